@@ -1,0 +1,174 @@
+/**
+ * The one place that knows environment variable names. Read and validated once at start-up; every bad value is
+ * reported by name, all at once, before anything connects anywhere.
+ */
+
+export const DEFAULT_TASK_QUEUE = 'vpsie-runbook';
+export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
+/** The embedded dev server's ports are Temporal's usual ones, so the UI is where people expect it. */
+export const DEFAULT_DEV_SERVER_PORT = 7233;
+export const DEFAULT_DEV_UI_PORT = 8233;
+/** The embedded dev server keeps its state in a file, so a restart does not lose runs in flight. */
+export const DEFAULT_DEV_DB_FILE = '.cache/temporal-dev.sqlite';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  temporal: {
+    /** host:port of a Temporal frontend; null means "start an embedded dev server". */
+    address: string | null;
+    namespace: string;
+    taskQueue: string;
+  };
+  devServer: {
+    port: number;
+    uiPort: number;
+    dbFile: string;
+  };
+  kubernetes: {
+    /** Path to a kubeconfig; unset means KUBECONFIG's usual search, then in-cluster. */
+    kubeconfig?: string;
+    context?: string;
+  };
+  vpsie: {
+    baseUrl: string;
+    /** A file holding the API token (a mounted secret): read on every call, so a rotation needs no restart. */
+    tokenFile?: string;
+    /** The token itself; prefer tokenFile. Never logged, never passed to a workflow. */
+    token?: string;
+  };
+  logLevel: LogLevel;
+}
+
+/** The API base URL the autoscaler uses; accounts on the official SDK's shape use https://api.vpsie.com/apps/v2. */
+export const DEFAULT_VPSIE_API_URL = 'https://api.vpsie.com/v2';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Describes every variable for `--help` and the README. */
+export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; description: string }> = [
+  {
+    name: 'TEMPORAL_ADDRESS',
+    default: '(unset: embedded dev server)',
+    description: 'Temporal frontend host:port',
+  },
+  { name: 'TEMPORAL_NAMESPACE', default: DEFAULT_TEMPORAL_NAMESPACE, description: 'Temporal namespace' },
+  { name: 'TEMPORAL_TASK_QUEUE', default: DEFAULT_TASK_QUEUE, description: 'task queue the worker polls' },
+  {
+    name: 'TEMPORAL_DEV_PORT',
+    default: String(DEFAULT_DEV_SERVER_PORT),
+    description: 'embedded dev server gRPC port',
+  },
+  {
+    name: 'TEMPORAL_DEV_UI_PORT',
+    default: String(DEFAULT_DEV_UI_PORT),
+    description: 'embedded dev server Web UI port',
+  },
+  { name: 'TEMPORAL_DEV_DB', default: DEFAULT_DEV_DB_FILE, description: 'embedded dev server SQLite file' },
+  {
+    name: 'TEMPORAL_CLI',
+    default: '(searched)',
+    description: 'path to the `temporal` CLI for the embedded server',
+  },
+  {
+    name: 'KUBECONFIG',
+    default: '~/.kube/config, then in-cluster',
+    description: 'kubeconfig to reach the cluster',
+  },
+  { name: 'KUBE_CONTEXT', default: '(current context)', description: 'kubeconfig context to use' },
+  { name: 'VPSIE_API_URL', default: DEFAULT_VPSIE_API_URL, description: 'VPSie API base URL' },
+  { name: 'VPSIE_TOKEN_FILE', default: '(unset)', description: 'file with the VPSie API token (preferred)' },
+  { name: 'VPSIE_TOKEN', default: '(unset)', description: 'the VPSie API token itself' },
+  { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+];
+
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const port = (name: string, fallback: number): number => {
+    const v = text(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > 65535) {
+      problems.push(`${name} must be a TCP port (1-65535), got "${v}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const pattern = (name: string, re: RegExp, fallback: string, what: string): string => {
+    const v = text(name);
+    if (v === undefined) return fallback;
+    if (!re.test(v)) problems.push(`${name} must be ${what}, got "${v}"`);
+    return v;
+  };
+
+  const address = text('TEMPORAL_ADDRESS') ?? null;
+  if (address !== null) {
+    const m = HOST_PORT.exec(address);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      problems.push(`TEMPORAL_ADDRESS must be host:port (for example temporal:7233), got "${address}"`);
+    }
+  }
+  const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  }
+  const vpsieUrl = text('VPSIE_API_URL') ?? DEFAULT_VPSIE_API_URL;
+  if (!/^https?:\/\/[^\s/]+/.test(vpsieUrl)) {
+    problems.push(`VPSIE_API_URL must be an http(s) URL, got "${vpsieUrl}"`);
+  }
+  if (text('VPSIE_TOKEN_FILE') && text('VPSIE_TOKEN')) {
+    problems.push('set only one of VPSIE_TOKEN_FILE and VPSIE_TOKEN');
+  }
+  const config: Config = {
+    temporal: {
+      address,
+      namespace: pattern(
+        'TEMPORAL_NAMESPACE',
+        NAMESPACE,
+        DEFAULT_TEMPORAL_NAMESPACE,
+        'a Temporal namespace name',
+      ),
+      taskQueue: pattern(
+        'TEMPORAL_TASK_QUEUE',
+        /^\S{1,255}$/,
+        DEFAULT_TASK_QUEUE,
+        'a task queue name without spaces',
+      ),
+    },
+    devServer: {
+      port: port('TEMPORAL_DEV_PORT', DEFAULT_DEV_SERVER_PORT),
+      uiPort: port('TEMPORAL_DEV_UI_PORT', DEFAULT_DEV_UI_PORT),
+      dbFile: text('TEMPORAL_DEV_DB') ?? DEFAULT_DEV_DB_FILE,
+    },
+    kubernetes: {
+      ...(text('KUBECONFIG') ? { kubeconfig: text('KUBECONFIG') } : {}),
+      ...(text('KUBE_CONTEXT') ? { context: text('KUBE_CONTEXT') } : {}),
+    },
+    vpsie: {
+      baseUrl: vpsieUrl.replace(/\/+$/, ''),
+      ...(text('VPSIE_TOKEN_FILE') ? { tokenFile: text('VPSIE_TOKEN_FILE') } : {}),
+      ...(text('VPSIE_TOKEN') ? { token: text('VPSIE_TOKEN') } : {}),
+    },
+    logLevel,
+  };
+  if (config.devServer.port === config.devServer.uiPort) {
+    problems.push(
+      `TEMPORAL_DEV_PORT and TEMPORAL_DEV_UI_PORT must differ, both are ${config.devServer.port}`,
+    );
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { KubernetesClient, loadKubeConfig } from './clients/kubernetes';
+import { VPSieClient } from './clients/vpsie';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config';
+import { findTemporalCli } from './temporal/cli-binary';
+import { startDevServer, type DevServer } from './temporal/dev-server';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { createRunbookWorker } from './worker';
+import { SEARCH_ATTRIBUTES } from './workflows/search-attributes';
+
+const HELP = `vpsie-runbook: the VPSie "Provisioning Failed" runbook as durable Temporal workflows.
+
+Usage: npm start [-- --help]
+
+Runs the worker for the runbook workflows. With TEMPORAL_ADDRESS unset it first starts an embedded Temporal
+dev server (with its Web UI) and keeps its state in TEMPORAL_DEV_DB. Stops cleanly on Ctrl-C / SIGTERM.
+
+Configuration (environment variables):
+${CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(20)} ${v.description} [default: ${v.default}]`).join('\n')}
+`;
+
+function say(line: string): void {
+  process.stdout.write(`${new Date().toISOString()} vpsie-runbook: ${line}\n`);
+}
+
+async function temporalAddress(config: Config): Promise<{ address: string; devServer: DevServer | null }> {
+  if (config.temporal.address) return { address: config.temporal.address, devServer: null };
+  const binary = await findTemporalCli({ install: true, log: say });
+  say(`starting the embedded Temporal dev server (${binary ?? 'downloaded by the SDK'})`);
+  const devServer = await startDevServer({
+    ...(binary ? { binary } : {}),
+    port: config.devServer.port,
+    uiPort: config.devServer.uiPort,
+    dbFile: resolve(config.devServer.dbFile),
+    namespace: config.temporal.namespace,
+    searchAttributes: SEARCH_ATTRIBUTES,
+    log: say,
+  });
+  return { address: devServer.address, devServer };
+}
+
+function vpsieClient(config: Config): VPSieClient | null {
+  const { baseUrl, tokenFile, token } = config.vpsie;
+  if (!tokenFile && !token) {
+    say('warning: no VPSie token (VPSIE_TOKEN_FILE or VPSIE_TOKEN); VPSie checks will fail until one is set');
+    return null;
+  }
+  say(`VPSie API: ${baseUrl}`);
+  const source = tokenFile ? async () => (await readFile(tokenFile, 'utf8')).trim() : (token as string);
+  return new VPSieClient({ baseUrl, token: source });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--');
+  if (unknown.length) {
+    process.stderr.write(`unknown argument(s): ${unknown.join(' ')}\n\n${HELP}`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  Runtime.install({ logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO') });
+
+  const { address, devServer } = await temporalAddress(config);
+  try {
+    const client = await Connection.connect({ address });
+    try {
+      const added = await ensureSearchAttributes(client, config.temporal.namespace);
+      if (added.length) say(`registered search attributes: ${added.join(', ')}`);
+    } catch (err) {
+      say(`warning: could not check search attributes (${(err as Error).message}); runs still work`);
+    } finally {
+      await client.close();
+    }
+
+    const kubeConfig = loadKubeConfig(config.kubernetes);
+    const cluster = kubeConfig.getCurrentCluster();
+    // With no kubeconfig anywhere the client falls back to an unauthenticated localhost:8080.
+    const unconfigured =
+      !cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080');
+    say(
+      unconfigured
+        ? 'warning: no kubeconfig found (set KUBECONFIG or run in-cluster); runbook activities will fail until then'
+        : `Kubernetes API: ${cluster.server}`,
+    );
+    const connection = await NativeConnection.connect({ address });
+    const worker = await createRunbookWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      activities: createActivities({
+        kubernetes: new KubernetesClient(kubeConfig),
+        vpsie: vpsieClient(config),
+      }),
+    });
+    say(`worker polling task queue "${config.temporal.taskQueue}" on ${address} (Ctrl-C to stop)`);
+    // The SDK's Runtime turns SIGINT/SIGTERM into a graceful worker shutdown; run() resolves after it.
+    await worker.run();
+    await connection.close();
+    say('worker stopped');
+  } finally {
+    if (devServer) {
+      await devServer.stop();
+      say('embedded Temporal dev server stopped');
+    }
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`vpsie-runbook: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import type { SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
+
+export interface DevServerOptions {
+  /** The Temporal CLI; unset: the SDK downloads its own copy of the dev server (needs internet). */
+  binary?: string;
+  ip?: string;
+  /** 0 or unset: a free port. */
+  port?: number;
+  /** Unset: no Web UI (headless). */
+  uiPort?: number;
+  /** Unset: in memory, gone when the server stops. */
+  dbFile?: string;
+  namespace?: string;
+  searchAttributes?: readonly SearchAttributeKey<SearchAttributeType>[];
+  /** How long to wait for the server to answer; default 60 s (a cold SQLite file takes a few seconds). */
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | null;
+  stop(): Promise<void>;
+}
+
+export async function freePort(ip = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, ip, () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const SA_TYPE_NAMES: Record<string, string> = {
+  KEYWORD: 'Keyword',
+  TEXT: 'Text',
+  INT: 'Int',
+  DOUBLE: 'Double',
+  BOOL: 'Bool',
+  DATETIME: 'Datetime',
+  KEYWORD_LIST: 'KeywordList',
+};
+
+function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts `temporal server start-dev` and resolves once its frontend answers. The process is a child of ours:
+ * stop() ends it, and so does our exit.
+ */
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  const port = opts.port || (await freePort(ip));
+  if (!opts.binary) return startDownloadedDevServer(opts, ip, port);
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
+  args.push('--namespace', opts.namespace ?? 'default');
+  if (opts.uiPort) args.push('--ui-port', String(opts.uiPort), '--ui-ip', ip);
+  else args.push('--headless');
+  if (opts.dbFile) {
+    mkdirSync(dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile);
+  }
+  for (const key of opts.searchAttributes ?? []) {
+    args.push('--search-attribute', `${key.name}=${SA_TYPE_NAMES[key.type] ?? 'Keyword'}`);
+  }
+
+  const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keep = (chunk: Buffer): void => {
+    output.push(chunk.toString());
+    if (output.length > 50) output.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited: string | null = null;
+  child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
+  child.once('error', (err) => (exited = `failed to start: ${err.message}`));
+
+  const address = `${ip}:${port}`;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  for (;;) {
+    if (exited) throw new Error(`Temporal dev server ${exited}:\n${output.join('').slice(-2000)}`);
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 1000 });
+      await conn.workflowService.describeNamespace({ namespace: opts.namespace ?? 'default' });
+      await conn.close();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await stopProcess(child);
+        throw new Error(`Temporal dev server did not answer on ${address}: ${(err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const uiUrl = opts.uiPort ? `http://${ip}:${opts.uiPort}` : null;
+  opts.log?.(`Temporal dev server on ${address}${uiUrl ? `, Web UI at ${uiUrl}` : ''}`);
+  return { address, uiUrl, stop: () => stopProcess(child) };
+}
+
+/** The last resort on a machine without the CLI or Go: the SDK fetches the dev server itself. */
+async function startDownloadedDevServer(
+  opts: DevServerOptions,
+  ip: string,
+  port: number,
+): Promise<DevServer> {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  opts.log?.('no Temporal CLI found: letting the SDK download its dev server');
+  if (opts.dbFile) mkdirSync(dirname(opts.dbFile), { recursive: true });
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ip,
+      port,
+      namespace: opts.namespace ?? 'default',
+      ...(opts.uiPort ? { ui: true, uiPort: opts.uiPort } : {}),
+      ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
+      searchAttributes: [...(opts.searchAttributes ?? [])],
+    },
+  });
+  const uiUrl = opts.uiPort ? `http://${ip}:${opts.uiPort}` : null;
+  return { address: env.address, uiUrl, stop: () => env.teardown() };
+}

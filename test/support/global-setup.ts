@@ -1,0 +1,78 @@
+/**
+ * Starts the real servers once per test run: a Temporal dev server (in its own temporary SQLite file), etcd and
+ * kube-apiserver with the project's CRDs and RBAC, and the workflow bundle every test worker shares. Connection details reach the test files through environment
+ * variables, which Jest passes on to its workers.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { findTemporalCli } from '../../src/temporal/cli-binary';
+import { startDevServer } from '../../src/temporal/dev-server';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { registerCleanup, runCleanups } from './cleanup';
+import { controlPlaneEnv, findControlPlaneBinaries, startControlPlane } from './control-plane';
+
+function say(line: string): void {
+  process.stderr.write(`[test harness] ${line}\n`);
+}
+
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const workDir = mkdtempSync(join(tmpdir(), 'vpsie-runbook-test-'));
+  process.env.VPSIE_TEST_WORKDIR = workDir;
+
+  const temporal = (async () => {
+    const binary = await findTemporalCli({ install: true, log: say });
+    if (!binary) throw new Error('no Temporal CLI found and Go is not there to build one');
+    const server = await startDevServer({
+      binary,
+      dbFile: join(workDir, 'temporal.sqlite'),
+      searchAttributes: SEARCH_ATTRIBUTES,
+    });
+    registerCleanup('Temporal dev server', server.stop);
+    process.env.TEMPORAL_TEST_ADDRESS = server.address;
+  })();
+
+  const kubernetes = (async () => {
+    try {
+      findControlPlaneBinaries();
+    } catch {
+      // A fresh machine: install etcd and build kube-apiserver once (the script skips what is there).
+      say('control plane binaries missing: running scripts/install-control-plane.sh');
+      const run = spawnSync('bash', [join(__dirname, '..', '..', 'scripts', 'install-control-plane.sh')], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      if (run.status !== 0) throw new Error(`scripts/install-control-plane.sh exited with ${run.status}`);
+    }
+    const cp = await startControlPlane({ workDir: join(workDir, 'control-plane') });
+    registerCleanup('control plane', cp.stop);
+    Object.assign(process.env, controlPlaneEnv(cp));
+  })();
+
+  const bundle = (async () => {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../src/workflows'),
+      logger: {
+        log: () => undefined,
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: say,
+        error: say,
+      },
+    });
+    const codePath = join(workDir, 'workflow-bundle.js');
+    writeFileSync(codePath, code);
+    process.env.VPSIE_TEST_WORKFLOW_BUNDLE = codePath;
+  })();
+
+  const results = await Promise.allSettled([temporal, kubernetes, bundle]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await runCleanups();
+    throw failed.reason;
+  }
+  say(`servers up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}

@@ -1,0 +1,114 @@
+import { assessProgress, outcomeOf, toVPSieNodeSnapshot, type VPSieNodeSnapshot } from '../../src/runbook';
+
+const limits = { provisioningLimitMs: 10 * 60_000, joiningLimitMs: 15 * 60_000 };
+const t0 = Date.parse('2026-11-24T10:00:00Z');
+const min = 60_000;
+
+function node(phase: string | null, extra: Partial<VPSieNodeSnapshot> = {}): VPSieNodeSnapshot {
+  return {
+    namespace: 'kube-system',
+    name: 'ng-a-1',
+    uid: 'u1',
+    resourceVersion: '1',
+    phase,
+    vpsieInstanceID: 0,
+    nodeGroupName: 'ng-a',
+    nodeName: null,
+    provisioningStartedAt: new Date(t0).toISOString(),
+    provisionedAt: null,
+    joinedAt: null,
+    readyAt: null,
+    deletionTimestamp: null,
+    lastError: null,
+    conditions: [],
+    ...extra,
+  };
+}
+
+describe('assessProgress', () => {
+  it('waits for the controller while provisioning is inside its 10 minute limit', () => {
+    const p = assessProgress(node('Provisioning'), t0 + 4 * min, limits);
+    expect(p).toMatchObject({ kind: 'in-progress', deadline: '2026-11-24T10:10:00.000Z' });
+    expect(outcomeOf(p)).toBeNull();
+  });
+
+  it('calls provisioning past the limit stuck', () => {
+    const p = assessProgress(node('Provisioning'), t0 + 11 * min, limits);
+    expect(p).toMatchObject({ kind: 'stuck' });
+    expect(p.reason).toContain('11 min');
+    expect(outcomeOf(p)).toBe('needs-remediation');
+  });
+
+  it('times joining from provisionedAt with the 15 minute limit', () => {
+    const joining = node('Joining', { provisionedAt: new Date(t0 + 8 * min).toISOString() });
+    expect(assessProgress(joining, t0 + 20 * min, limits).kind).toBe('in-progress');
+    expect(assessProgress(joining, t0 + 24 * min, limits).kind).toBe('stuck');
+  });
+
+  it('does not wait when there is no start time at all', () => {
+    expect(assessProgress(node('Pending', { provisioningStartedAt: null }), t0, limits).kind).toBe('stuck');
+  });
+
+  it('reports Failed with the Error condition', () => {
+    const failed = node('Failed', {
+      conditions: [{ type: 'Error', status: 'True', reason: 'VPSieAPIError', message: 'quota exceeded' }],
+    });
+    const p = assessProgress(failed, t0, limits);
+    expect(p).toEqual({ kind: 'failed', reason: 'phase Failed (VPSieAPIError: quota exceeded)' });
+  });
+
+  it.each([
+    [null, 'missing', 'not-found'],
+    [node('Ready'), 'healthy', 'recovered'],
+    [node('Terminating'), 'terminating', 'terminating'],
+    [node('Provisioning', { deletionTimestamp: '2026-11-24T10:01:00Z' }), 'terminating', 'terminating'],
+  ])('%#: maps to %s / %s', (n, kind, outcome) => {
+    const p = assessProgress(n, t0 + min, limits);
+    expect(p.kind).toBe(kind);
+    expect(outcomeOf(p)).toBe(outcome);
+  });
+});
+
+describe('toVPSieNodeSnapshot', () => {
+  const base = {
+    apiVersion: 'autoscaler.vpsie.com/v1alpha1',
+    kind: 'VPSieNode',
+    metadata: {
+      name: 'ng-a-1',
+      namespace: 'kube-system',
+      uid: 'abc',
+      resourceVersion: '42',
+      creationTimestamp: '2026-11-24T09:00:00Z',
+    },
+    spec: { vpsieInstanceID: 1234, nodeGroupName: 'ng-a', nodeName: 'spec-node' },
+    status: {
+      phase: 'Joining',
+      provisionedAt: '2026-11-24T09:05:00Z',
+      conditions: [{ type: 'VPSReady', status: 'True' }],
+    },
+  };
+
+  it('takes the provisioning start from status.createdAt when present', () => {
+    const s = toVPSieNodeSnapshot({ ...base, status: { ...base.status, createdAt: '2026-11-24T09:01:00Z' } });
+    expect(s.provisioningStartedAt).toBe('2026-11-24T09:01:00Z');
+  });
+
+  it('falls back to metadata.creationTimestamp', () => {
+    const s = toVPSieNodeSnapshot(base);
+    expect(s).toMatchObject({
+      provisioningStartedAt: '2026-11-24T09:00:00Z',
+      vpsieInstanceID: 1234,
+      nodeName: 'spec-node',
+      phase: 'Joining',
+      conditions: [{ type: 'VPSReady', status: 'True' }],
+    });
+  });
+
+  it('treats a missing instance id as 0 (no VM created)', () => {
+    expect(toVPSieNodeSnapshot({ ...base, spec: {} }).vpsieInstanceID).toBe(0);
+  });
+
+  it('refuses an object without a name', () => {
+    expect(() => toVPSieNodeSnapshot({ metadata: {} })).toThrow(/metadata\.name/);
+  });
+});
