@@ -71,6 +71,16 @@ describe('VPSie activities', () => {
     });
   });
 
+  it('listVMs and checkAccountQuota report what the account holds', async () => {
+    const vm = sim.addVM({ name: 'listed-1', status: 'error' });
+    const vms = await activities.listVMs();
+    expect(vms.find((v) => v.id === vm.id)).toMatchObject({ name: 'listed-1', status: 'error' });
+    expect(vms).toHaveLength(sim.listVMs().length);
+    sim.setQuotaLimits({ vms: vms.length });
+    const quota = await activities.checkAccountQuota();
+    expect(quota.vms).toEqual({ used: vms.length, limit: vms.length });
+  });
+
   it('terminateVM is idempotent: one DELETE, then already-gone without another', async () => {
     const vm = sim.addVM({ name: 'orphan-1' });
     await expect(activities.terminateVM({ id: vm.id, identifier: vm.identifier })).resolves.toBe(
