@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { KubernetesClient, loadKubeConfig } from './clients/kubernetes';
 import { VPSieClient } from './clients/vpsie';
@@ -74,10 +74,29 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  Runtime.install({ logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO') });
+  // Signals are ours to handle, so that one arriving during start-up stops it too: the first stops cleanly
+  // (the worker finishes its tasks, then the dev server stops), a second exits at once.
+  Runtime.install({
+    logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO'),
+    shutdownSignals: [],
+  });
+  let stopping = false;
+  let worker: Worker | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      say(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    stopping = true;
+    say(`${signal}: stopping (again to exit at once)`);
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const { address, devServer } = await temporalAddress(config);
   try {
+    if (stopping) return 0;
     const client = await Connection.connect({ address });
     try {
       const added = await ensureSearchAttributes(client, config.temporal.namespace);
@@ -99,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
         : `Kubernetes API: ${cluster.server}`,
     );
     const connection = await NativeConnection.connect({ address });
-    const worker = await createRunbookWorker({
+    worker = await createRunbookWorker({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
@@ -109,8 +128,9 @@ export async function main(argv: string[]): Promise<number> {
       }),
     });
     say(`worker polling task queue "${config.temporal.taskQueue}" on ${address} (Ctrl-C to stop)`);
-    // The SDK's Runtime turns SIGINT/SIGTERM into a graceful worker shutdown; run() resolves after it.
-    await worker.run();
+    const running = worker.run();
+    if (stopping) worker.shutdown();
+    await running;
     await connection.close();
     say('worker stopped');
   } finally {

@@ -84,6 +84,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
 
   const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // If we exit without stop() (an uncaught error, process.exit), the server must not outlive us.
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString());
