@@ -1,3 +1,4 @@
+import { formatDuration } from './duration';
 import type { Progress } from './progress';
 import type { VPSieNodeRef, VPSieNodeSnapshot } from './types';
 
@@ -57,5 +58,26 @@ export function outcomeOf(progress: Progress): RunbookOutcome | null {
     case 'stuck':
     case 'failed':
       return 'needs-remediation';
+  }
+}
+
+/**
+ * One line for the Temporal UI's "current details" of a run, so the UI reads like the runbook: where the run is
+ * and why. Pure, so the workflow and tests share it.
+ */
+export function describeStatus(status: RunbookStatus, nowMs: number): string {
+  const node = `VPSieNode ${status.ref.namespace}/${status.ref.name}`;
+  switch (status.stage) {
+    case 'starting':
+    case 'diagnosing':
+      return `Checking ${node} (check ${status.checks + 1})`;
+    case 'waiting-for-controller': {
+      const next = status.nextCheckAt
+        ? formatDuration(Math.max(0, Date.parse(status.nextCheckAt) - nowMs))
+        : '?';
+      return `${node}: ${status.progress?.reason ?? 'in progress'}; waiting for the controller, next check in ${next}`;
+    }
+    case 'completed':
+      return `${node}: ${status.outcome} (${status.progress?.reason ?? 'no observation'})`;
   }
 }

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   log,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -9,6 +10,7 @@ import {
 import type { RunbookActivities } from '../activities';
 import {
   assessProgress,
+  describeStatus,
   InvalidInputError,
   outcomeOf,
   resolveInput,
@@ -66,6 +68,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     status.stage = stage;
     status.stageSince = new Date().toISOString();
     upsertSearchAttributes([{ key: sa.RunbookStage, value: stage }]);
+    setCurrentDetails(describeStatus(status, Date.now()));
   };
   upsertSearchAttributes([
     { key: sa.VPSieNodeNamespace, value: ref.namespace },

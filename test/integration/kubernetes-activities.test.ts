@@ -9,90 +9,46 @@ import { createKubernetesActivities } from '../../src/activities/kubernetes';
 import { AUTOSCALER_GROUP, AUTOSCALER_VERSION, KubernetesClient } from '../../src/clients/kubernetes';
 import { VPSIENODE_FINALIZER, type VPSieNodeRef } from '../../src/runbook';
 import { kubeApiserverVersion } from '../support/control-plane';
-import { createTestNamespace, kubeConfigFor, VPSieNodeFixtures } from '../support/kube';
+import { rejectsWith } from '../support/expect-rejection';
+import { ClusterCleanup, createTestNamespace, crd, kubeConfigFor, VPSieNodeFixtures } from '../support/kube';
 
 const adminCustom = kubeConfigFor('admin').makeApiClient(CustomObjectsApi);
 const adminCore = kubeConfigFor('admin').makeApiClient(CoreV1Api);
 const acts = createKubernetesActivities(new KubernetesClient(kubeConfigFor('runbook')));
 const fixtures = new VPSieNodeFixtures();
+const cleanup = new ClusterCleanup();
 const suffix = randomUUID().slice(0, 6);
-const crd = (plural: string, namespace: string) => ({
-  group: AUTOSCALER_GROUP,
-  version: AUTOSCALER_VERSION,
-  plural,
-  namespace,
-});
-type Obj = { metadata: { uid: string; resourceVersion: string; [k: string]: unknown }; [k: string]: unknown };
 
 let ns: string;
-const nodesMade: string[] = [];
-const podsMade: string[] = [];
 
 beforeAll(async () => {
   ns = await createTestNamespace('kacts');
 });
 
-afterAll(async () => {
-  await Promise.all([
-    ...nodesMade.map((name) => adminCore.deleteNode({ name }).catch(() => undefined)),
-    ...podsMade.map((name) =>
-      adminCore.deleteNamespacedPod({ namespace: 'kube-system', name }).catch(() => undefined),
-    ),
-  ]);
-});
+afterAll(() => cleanup.deleteAll());
 
 const ref = (name: string): VPSieNodeRef => ({ namespace: ns, name });
 
-async function vpsieNode(name: string, metadata: Record<string, unknown> = {}): Promise<Obj> {
-  return (await adminCustom.createNamespacedCustomObject({
-    ...crd('vpsienodes', ns),
-    body: {
-      apiVersion: `${AUTOSCALER_GROUP}/${AUTOSCALER_VERSION}`,
-      kind: 'VPSieNode',
-      metadata: { name, namespace: ns, ...metadata },
-      spec: { vpsieInstanceID: 4242, nodeGroupName: 'ng-a' },
-    },
-  })) as Obj;
-}
+const vpsieNode = (name: string, metadata: Record<string, unknown> = {}) =>
+  fixtures.vpsieNode(ns, name, { metadata, spec: { vpsieInstanceID: 4242, nodeGroupName: 'ng-a' } });
 
-async function nodeGroup(name: string): Promise<Obj> {
-  return (await adminCustom.createNamespacedCustomObject({
-    ...crd('nodegroups', ns),
-    body: {
-      apiVersion: `${AUTOSCALER_GROUP}/${AUTOSCALER_VERSION}`,
-      kind: 'NodeGroup',
-      metadata: { name, namespace: ns },
-      spec: {
-        minNodes: 1,
-        maxNodes: 3,
-        kubernetesVersion: 'v1.30.2',
-        sshKeyIDs: ['k-1'],
-        offeringIDs: ['o-1'],
-        datacenterID: 'dc-1',
-        osImageID: 'img-1',
-      },
+const nodeGroup = (name: string) =>
+  fixtures.nodeGroup(ns, name, {
+    spec: {
+      minNodes: 1,
+      maxNodes: 3,
+      kubernetesVersion: 'v1.30.2',
+      sshKeyIDs: ['k-1'],
+      offeringIDs: ['o-1'],
+      datacenterID: 'dc-1',
+      osImageID: 'img-1',
     },
-  })) as Obj;
-}
+  });
 
-async function adminGet(plural: string, name: string): Promise<Obj | null> {
-  try {
-    return (await adminCustom.getNamespacedCustomObject({ ...crd(plural, ns), name })) as Obj;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return null;
-    throw err;
-  }
-}
+const adminGet = (plural: string, name: string) => fixtures.get(plural, ns, name);
 
 /** The failure an activity ends with, as Temporal sees it. */
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
-}
+const failure = (p: Promise<unknown>) => rejectsWith(p, ApplicationFailure);
 
 /** What Temporal stores: JSON. Anything that does not survive it (Dates, class instances) is a bug. */
 function expectHistorySafe(value: unknown): void {
@@ -161,7 +117,7 @@ describe('evidence (runbook steps 1, 2, 3, 5 and causes 4, 5)', () => {
   it('readControllerLogs finds the controller pods and says which could not be read', async () => {
     const deployment = `acts-ctl-${suffix}`;
     const name = `${deployment}-5f6d7c8b9-abcde`;
-    podsMade.push(name);
+    cleanup.addKubeSystemPods(name);
     await adminCore.createNamespacedPod({
       namespace: 'kube-system',
       body: {
@@ -204,7 +160,7 @@ describe('evidence (runbook steps 1, 2, 3, 5 and causes 4, 5)', () => {
     const vn = `vn-reg-${suffix}`;
     const labelled = `node-${suffix}-labelled`;
     const named = `node-${suffix}-named`;
-    nodesMade.push(labelled, named);
+    cleanup.addNodes(labelled, named);
     await adminCore.createNode({
       body: {
         metadata: {
@@ -429,11 +385,7 @@ describe('transient failures', () => {
       currentContext: 'x',
     });
     const offline = createKubernetesActivities(new KubernetesClient(kc));
-    const err = await offline.checkVPSieNode(ref('vn-1')).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(Error);
+    const err = await rejectsWith(offline.checkVPSieNode(ref('vn-1')), Error);
     expect(err).not.toBeInstanceOf(ApplicationFailure);
     expect(String(err)).not.toContain('not-a-real-token');
   });

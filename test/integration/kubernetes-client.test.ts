@@ -12,93 +12,61 @@ import {
 } from '../../src/clients/kubernetes';
 import { VPSIENODE_FINALIZER, toEventSummary, type VPSieNodeRef } from '../../src/runbook';
 import { kubeApiserverVersion } from '../support/control-plane';
-import { createTestNamespace, kubeConfigFor } from '../support/kube';
+import { rejectsWith } from '../support/expect-rejection';
+import {
+  ClusterCleanup,
+  createTestNamespace,
+  crd,
+  kubeConfigFor,
+  type KubeObject,
+  VPSieNodeFixtures,
+} from '../support/kube';
 
 const adminCustom = kubeConfigFor('admin').makeApiClient(CustomObjectsApi);
 const adminCore = kubeConfigFor('admin').makeApiClient(CoreV1Api);
 const kube = new KubernetesClient(kubeConfigFor('runbook'));
+const fixtures = new VPSieNodeFixtures();
+const cleanup = new ClusterCleanup();
 const suffix = randomUUID().slice(0, 6);
-const crd = (plural: string, namespace: string) => ({
-  group: AUTOSCALER_GROUP,
-  version: AUTOSCALER_VERSION,
-  plural,
-  namespace,
-});
-type Obj = { metadata: { uid: string; resourceVersion: string; [k: string]: unknown }; [k: string]: unknown };
 
 let ns: string;
-const nodesMade: string[] = [];
-const podsMade: string[] = [];
 
 beforeAll(async () => {
   ns = await createTestNamespace('kclient');
 });
 
-afterAll(async () => {
-  await Promise.all([
-    ...nodesMade.map((name) => adminCore.deleteNode({ name }).catch(() => undefined)),
-    ...podsMade.map((name) =>
-      adminCore.deleteNamespacedPod({ namespace: 'kube-system', name }).catch(() => undefined),
-    ),
-  ]);
-});
+afterAll(() => cleanup.deleteAll());
 
-async function createVPSieNode(name: string, metadata: Record<string, unknown> = {}): Promise<Obj> {
-  return (await adminCustom.createNamespacedCustomObject({
-    ...crd('vpsienodes', ns),
-    body: {
-      apiVersion: `${AUTOSCALER_GROUP}/${AUTOSCALER_VERSION}`,
-      kind: 'VPSieNode',
-      metadata: { name, namespace: ns, ...metadata },
-      spec: { vpsieInstanceID: 0, nodeGroupName: 'ng-a', kubernetesVersion: 'v1.30.2' },
+const createVPSieNode = (name: string, metadata: Record<string, unknown> = {}) =>
+  fixtures.vpsieNode(ns, name, {
+    metadata,
+    spec: { vpsieInstanceID: 0, nodeGroupName: 'ng-a', kubernetesVersion: 'v1.30.2' },
+  });
+
+const createNodeGroup = (name: string) =>
+  fixtures.nodeGroup(ns, name, {
+    metadata: { annotations: { owner: 'team-a' } },
+    spec: {
+      minNodes: 1,
+      maxNodes: 3,
+      datacenterID: 'dc-1',
+      offeringIDs: ['o-1'],
+      osImageID: 'img-1',
+      kubernetesVersion: 'v1.30.2',
+      sshKeyIDs: ['k-1', 'k-2'],
     },
-  })) as Obj;
-}
+  });
 
-async function adminGet(plural: string, name: string): Promise<Obj | null> {
-  try {
-    return (await adminCustom.getNamespacedCustomObject({ ...crd(plural, ns), name })) as Obj;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return null;
-    throw err;
-  }
-}
+const adminGet = (plural: string, name: string) => fixtures.get(plural, ns, name);
 
-async function createNodeGroup(name: string): Promise<Obj> {
-  return (await adminCustom.createNamespacedCustomObject({
-    ...crd('nodegroups', ns),
-    body: {
-      apiVersion: `${AUTOSCALER_GROUP}/${AUTOSCALER_VERSION}`,
-      kind: 'NodeGroup',
-      metadata: { name, namespace: ns, annotations: { owner: 'team-a' } },
-      spec: {
-        minNodes: 1,
-        maxNodes: 3,
-        datacenterID: 'dc-1',
-        offeringIDs: ['o-1'],
-        osImageID: 'img-1',
-        kubernetesVersion: 'v1.30.2',
-        sshKeyIDs: ['k-1', 'k-2'],
-      },
-    },
-  })) as Obj;
-}
-
-async function rejection(p: Promise<unknown>): Promise<KubernetesApiError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KubernetesApiError);
-  return err as KubernetesApiError;
-}
+const rejection = (p: Promise<unknown>) => rejectsWith(p, KubernetesApiError);
 
 describe('VPSieNodes (runbook step 1)', () => {
   it('lists VPSieNodes in all namespaces, in one, and by label', async () => {
     await createVPSieNode('list-a', { labels: { 'autoscaler.vpsie.com/nodegroup': 'ng-list' } });
     await createVPSieNode('list-b');
     const names = (items: unknown[]) =>
-      items.map((i) => `${(i as Obj).metadata.namespace}/${(i as Obj).metadata.name}`);
+      items.map((i) => `${(i as KubeObject).metadata.namespace}/${(i as KubeObject).metadata.name}`);
     expect(names(await kube.listVPSieNodes())).toEqual(
       expect.arrayContaining([`${ns}/list-a`, `${ns}/list-b`]),
     );
@@ -112,7 +80,7 @@ describe('VPSieNodes (runbook step 1)', () => {
 
   it('reads one VPSieNode, and null for one that does not exist', async () => {
     const made = await createVPSieNode('get-one');
-    const read = (await kube.getVPSieNode({ namespace: ns, name: 'get-one' })) as Obj;
+    const read = (await kube.getVPSieNode({ namespace: ns, name: 'get-one' })) as KubeObject;
     expect(read.metadata.uid).toBe(made.metadata.uid);
     expect(await kube.getVPSieNode({ namespace: ns, name: 'never-existed' })).toBeNull();
   });
@@ -267,7 +235,7 @@ describe('controller pods (runbook step 3)', () => {
     containers = ['manager'],
     nodeName?: string,
   ): Promise<V1Pod> {
-    podsMade.push(name);
+    cleanup.addKubeSystemPods(name);
     return adminCore.createNamespacedPod({
       namespace: 'kube-system',
       body: {
@@ -353,7 +321,7 @@ describe('controller pods (runbook step 3)', () => {
 describe('Nodes (runbook step 5)', () => {
   it('finds a registered Node by the vpsienode label and by name, null when absent', async () => {
     const name = `node-${suffix}-a`;
-    nodesMade.push(name, `node-${suffix}-b`);
+    cleanup.addNodes(name, `node-${suffix}-b`);
     await adminCore.createNode({
       body: {
         metadata: {
@@ -382,7 +350,7 @@ describe('Nodes (runbook step 5)', () => {
 describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
   it('reads a NodeGroup, null when absent', async () => {
     const made = await createNodeGroup('ng-read');
-    expect(((await kube.getNodeGroup({ namespace: ns, name: 'ng-read' })) as Obj).metadata.uid).toBe(
+    expect(((await kube.getNodeGroup({ namespace: ns, name: 'ng-read' })) as KubeObject).metadata.uid).toBe(
       made.metadata.uid,
     );
     expect(await kube.getNodeGroup({ namespace: ns, name: 'ng-absent' })).toBeNull();
@@ -393,7 +361,7 @@ describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
     const ref = { namespace: ns, name: 'ng-annotate' };
     await kube.annotateNodeGroup(ref, 'reconcile-trigger', '1795000000');
     await kube.annotateNodeGroup(ref, 'reconcile-trigger', '1795000060'); // --overwrite
-    const read = (await adminGet('nodegroups', 'ng-annotate')) as Obj;
+    const read = (await adminGet('nodegroups', 'ng-annotate')) as KubeObject;
     expect(read.metadata.annotations).toEqual({ owner: 'team-a', 'reconcile-trigger': '1795000060' });
     expect(read.spec).toMatchObject({ kubernetesVersion: 'v1.30.2', sshKeyIDs: ['k-1', 'k-2'] });
   });
@@ -405,9 +373,9 @@ describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
       ref,
       'v1.34.4',
       ng.metadata.resourceVersion,
-    )) as Obj;
+    )) as KubeObject;
     expect(patched.metadata.resourceVersion).not.toBe(ng.metadata.resourceVersion);
-    const read = (await adminGet('nodegroups', 'ng-version')) as Obj;
+    const read = (await adminGet('nodegroups', 'ng-version')) as KubeObject;
     expect(read.spec).toMatchObject({ kubernetesVersion: 'v1.34.4', sshKeyIDs: ['k-1', 'k-2'], minNodes: 1 });
   });
 
@@ -425,7 +393,7 @@ describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
     );
     expect(err.status).toBe(409);
     expect(err.permanent).toBe(true);
-    expect(((await adminGet('nodegroups', ref.name)) as Obj).spec).toMatchObject({
+    expect(((await adminGet('nodegroups', ref.name)) as KubeObject).spec).toMatchObject({
       kubernetesVersion: 'v1.33.0',
     });
   });

@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { createVPSieActivities } from '../../src/activities/vpsie';
 import { VPSieClient } from '../../src/clients/vpsie';
+import { rejectsWith } from '../support/expect-rejection';
 import { VPSieSimulator } from '../support/vpsie-simulator';
 
 const TOKEN = 'vps-activity-secret-7Q2';
@@ -27,14 +28,7 @@ beforeEach(() => {
   sim.clearRequests();
 });
 
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
-}
+const failure = (p: Promise<unknown>) => rejectsWith(p, ApplicationFailure);
 
 describe('VPSie activities', () => {
   it('checkVM reduces a VM to its snapshot, and answers null for an id VPSie does not know', async () => {

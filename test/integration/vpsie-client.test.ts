@@ -3,6 +3,7 @@ import util from 'node:util';
 
 import { VPSieApiError, VPSieClient, parseRetryAfter } from '../../src/clients/vpsie';
 import type { VPSieClientOptions } from '../../src/clients/vpsie';
+import { rejectsWith } from '../support/expect-rejection';
 import { VPSieSimulator } from '../support/vpsie-simulator';
 
 const TOKEN = 'tok-7d3f0b9c5a1e4f2d8b6a0c9e7f5d3b1a';
@@ -32,15 +33,7 @@ function client(overrides: Partial<VPSieClientOptions> = {}): VPSieClient {
   });
 }
 
-async function failure(p: Promise<unknown>): Promise<VPSieApiError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(VPSieApiError);
-    return err as VPSieApiError;
-  }
-  throw new Error('expected the call to fail');
-}
+const failure = (p: Promise<unknown>) => rejectsWith(p, VPSieApiError);
 
 function expectNoToken(err: unknown, token = TOKEN): void {
   const e = err as Error;

@@ -18,9 +18,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { closeNow, listenOnLoopback } from './loopback-server';
 
 export interface LogLine {
   /** When the container wrote the line (what `sinceSeconds`, `sinceTime` and `timestamps` use). */
@@ -114,7 +114,6 @@ export class FakeKubelet {
   private readonly logs = new Map<string, ContainerLog>();
   private readonly pods = new Set<string>();
   private server?: https.Server;
-  private readonly sockets = new Set<Socket>();
   private listenPort = 0;
 
   /** Starts on 127.0.0.1 (random port); answers the port. */
@@ -122,20 +121,9 @@ export class FakeKubelet {
     if (this.server) return this.listenPort;
     const { key: tlsKey, cert } = selfSignedCert();
     const server = https.createServer({ key: tlsKey, cert }, (req, res) => this.handle(req, res));
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
     server.on('tlsClientError', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    this.listenPort = await listenOnLoopback(server);
     this.server = server;
-    this.listenPort = (server.address() as AddressInfo).port;
     return this.listenPort;
   }
 
@@ -153,11 +141,7 @@ export class FakeKubelet {
       for (const f of log.followers) f.res.end();
       log.followers.clear();
     }
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await closed;
+    await closeNow(server);
   }
 
   /** Makes a container known (its log starts empty). */

@@ -28,8 +28,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { closeNow, listenOnLoopback } from './loopback-server';
 
 // ---------------------------------------------------------------------------------------------------------
 // Wire records
@@ -258,7 +258,6 @@ export class VPSieSimulator {
 
   private server?: http.Server;
   private url?: string;
-  private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private seq = 0;
   private nextIds = { vm: 1001, offering: 101, datacenter: 1, image: 201, sshKey: 301 };
@@ -281,20 +280,9 @@ export class VPSieSimulator {
   async start(): Promise<string> {
     if (this.url) return this.url;
     const server = http.createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
     server.keepAliveTimeout = 5_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const port = await listenOnLoopback(server);
     this.server = server;
-    const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}${VPSieSimulator.BASE_PATH}`;
     return this.url;
   }
@@ -313,11 +301,7 @@ export class VPSieSimulator {
     this.url = undefined;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await closed;
+    await closeNow(server);
   }
 
   // ------------------------------------------------------------------------------------------------------

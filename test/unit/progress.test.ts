@@ -1,4 +1,10 @@
-import { assessProgress, outcomeOf, toVPSieNodeSnapshot, type VPSieNodeSnapshot } from '../../src/runbook';
+import {
+  assessProgress,
+  describeStatus,
+  outcomeOf,
+  toVPSieNodeSnapshot,
+  type VPSieNodeSnapshot,
+} from '../../src/runbook';
 
 const limits = { provisioningLimitMs: 10 * 60_000, joiningLimitMs: 15 * 60_000 };
 const t0 = Date.parse('2026-11-24T10:00:00Z');
@@ -110,5 +116,38 @@ describe('toVPSieNodeSnapshot', () => {
 
   it('refuses an object without a name', () => {
     expect(() => toVPSieNodeSnapshot({ metadata: {} })).toThrow(/metadata\.name/);
+  });
+});
+
+describe('describeStatus', () => {
+  const ref = { namespace: 'kube-system', name: 'ng-a-1' };
+  const base = { ref, stageSince: '2026-11-24T10:00:00Z', checks: 1, nextCheckAt: null, outcome: null };
+
+  it('says what the run waits for and when it looks next', () => {
+    const text = describeStatus(
+      {
+        ...base,
+        stage: 'waiting-for-controller',
+        progress: { kind: 'in-progress', reason: 'Provisioning for 4 min', deadline: '2026-11-24T10:10:00Z' },
+        nextCheckAt: new Date(t0 + 90_000).toISOString(),
+      },
+      t0,
+    );
+    expect(text).toBe(
+      'VPSieNode kube-system/ng-a-1: Provisioning for 4 min; waiting for the controller, next check in 1m 30s',
+    );
+  });
+
+  it('names the outcome when done', () => {
+    const text = describeStatus(
+      {
+        ...base,
+        stage: 'completed',
+        outcome: 'recovered',
+        progress: { kind: 'healthy', reason: 'phase Ready' },
+      },
+      t0,
+    );
+    expect(text).toBe('VPSieNode kube-system/ng-a-1: recovered (phase Ready)');
   });
 });

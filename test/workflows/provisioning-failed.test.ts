@@ -80,6 +80,11 @@ describe('provisioningFailedRunbook', () => {
       });
       expect(waiting.progress?.reason).toMatch(/^Provisioning for \d+ min, within the controller's limit$/);
       expect(waiting.nextCheckAt).not.toBeNull();
+      // What the Temporal UI shows as the run's current details.
+      const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(metadata.currentDetails).toMatch(
+        new RegExp(`^VPSieNode ${namespace}/ng-a-waits: Provisioning for \\d+ min.*next check in`),
+      );
 
       // The controller finishes: the runbook sees it on its next look and does nothing else.
       await fixtures.setStatus(ref, { phase: 'Ready', readyAt: new Date().toISOString() });
