@@ -109,6 +109,15 @@ async function events(name: string): Promise<CoreV1Event[]> {
 }
 const reasons = async (name: string) => (await events(name)).map((e) => e.reason);
 
+/** Events are written apart from the status, as the controller writes them: wait until all have landed. */
+async function expectReasons(name: string, expected: string[]): Promise<void> {
+  const got = await waitFor(`${expected.length} events of ${name}`, async () => {
+    const r = await reasons(name);
+    return r.length >= expected.length ? r : undefined;
+  }).catch(() => reasons(name));
+  expect(got).toEqual(expected);
+}
+
 const phaseIs = (name: string, phase: string) => async () => {
   const vn = await getVN(name);
   return vn?.status?.phase === phase ? vn : undefined;
@@ -264,7 +273,7 @@ test('the finalizer holds a deleted VPSieNode until its VM is terminated, and it
     expect(sawTerminatingWithVM).toBe(true);
     expect(vpsie.hasVM(id)).toBe(false);
     expect(await getNode(name)).toBeUndefined();
-    expect(await reasons(name)).toEqual([
+    await expectReasons(name, [
       'Provisioning',
       'Provisioned',
       'Joining',
@@ -434,7 +443,7 @@ test('each staged runbook cause produces its symptoms', async () => {
       expect(condition(vn, 'Error')).toMatchObject({ status: 'True', reason: 'VPSieAPIError' });
       expect(vn.status.lastError).toContain('failed to create VM: HTTP 422: VM quota exceeded');
       expect(vpsie.listVMs().some((v) => v.name === name)).toBe(false);
-      expect(await reasons(name)).toEqual(['Provisioning', 'VPSieAPIError', 'Failed']);
+      await expectReasons(name, ['Provisioning', 'VPSieAPIError', 'Failed']);
       expect(logsOf(name).some((l) => l.includes('failed to create VM: HTTP 422: VM quota exceeded'))).toBe(
         true,
       );
@@ -450,13 +459,7 @@ test('each staged runbook cause produces its symptoms', async () => {
       const vn = await waitFor('c2 JoiningTimeout', phaseIs(name, 'Failed'));
       expect(condition(vn, 'Error')).toMatchObject({ reason: 'JoiningTimeout' });
       expect(condition(vn, 'NodeJoined')).toMatchObject({ status: 'False', reason: 'JoiningTimeout' });
-      expect(await reasons(name)).toEqual([
-        'Provisioning',
-        'Provisioned',
-        'Joining',
-        'JoiningTimeout',
-        'Failed',
-      ]);
+      await expectReasons(name, ['Provisioning', 'Provisioned', 'Joining', 'JoiningTimeout', 'Failed']);
       await noNode(name);
     };
     const cause3 = async () => {
@@ -472,7 +475,7 @@ test('each staged runbook cause produces its symptoms', async () => {
       expect(vpsie.getVM(vn.spec.vpsieInstanceID)?.status).toBe('provisioning');
       const failed = await waitFor('c3 ProvisioningTimeout', phaseIs(name, 'Failed'));
       expect(condition(failed, 'Error')).toMatchObject({ reason: 'ProvisioningTimeout' });
-      expect(await reasons(name)).toEqual(['Provisioning', 'ProvisioningTimeout', 'Failed']);
+      await expectReasons(name, ['Provisioning', 'ProvisioningTimeout', 'Failed']);
     };
     const cause4 = async () => {
       const ng = uniq('c4');
