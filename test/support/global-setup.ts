@@ -1,7 +1,7 @@
 /**
  * Starts the real servers once per test run: a Temporal dev server (in its own temporary SQLite file), etcd and
- * kube-apiserver with the project's CRDs and RBAC, and the workflow bundle every test worker shares. Connection details reach the test files through environment
- * variables, which Jest passes on to its workers.
+ * kube-apiserver with the project's CRDs and RBAC, and the workflow bundle every test worker shares. Connection
+ * details reach the test files through environment variables, which Jest passes on to its workers.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
