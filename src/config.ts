@@ -3,6 +3,14 @@
  * reported by name, all at once, before anything connects anywhere.
  */
 
+import {
+  DEFAULT_CONTROLLER_CONTAINER,
+  DEFAULT_CONTROLLER_LABEL_SELECTOR,
+  DEFAULT_CONTROLLER_NAMESPACE,
+  type ControllerSelector,
+} from './runbook/evidence';
+import { isLoopbackHost } from './clients/vpsie';
+
 export const DEFAULT_TASK_QUEUE = 'vpsie-runbook';
 export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
 /** The embedded dev server's ports are Temporal's usual ones, so the UI is where people expect it. */
@@ -30,12 +38,22 @@ export interface Config {
     kubeconfig?: string;
     context?: string;
   };
+  /** Where the autoscaler's pods are found (runbook step 3): by label, never by Deployment name. */
+  controller: ControllerSelector;
   vpsie: {
     baseUrl: string;
     /** A file holding the API token (a mounted secret): read on every call, so a rotation needs no restart. */
     tokenFile?: string;
     /** The token itself; prefer tokenFile. Never logged, never passed to a workflow. */
     token?: string;
+    /**
+     * Or client credentials, exchanged at `POST /auth/from/api` (the autoscaler's `clientId`/`clientSecret`):
+     * each as a file (read at every exchange, so a rotation needs no restart) or as the value.
+     */
+    clientId?: string;
+    clientIdFile?: string;
+    clientSecret?: string;
+    clientSecretFile?: string;
   };
   logLevel: LogLevel;
 }
@@ -81,15 +99,61 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; de
     description: 'kubeconfig to reach the cluster',
   },
   { name: 'KUBE_CONTEXT', default: '(current context)', description: 'kubeconfig context to use' },
+  {
+    name: 'CONTROLLER_NAMESPACE',
+    default: DEFAULT_CONTROLLER_NAMESPACE,
+    description: "namespace of the autoscaler's pods (the RBAC Role must be bound there)",
+  },
+  {
+    name: 'CONTROLLER_LABEL_SELECTOR',
+    default: DEFAULT_CONTROLLER_LABEL_SELECTOR,
+    description: "label selector of the autoscaler's pods",
+  },
+  {
+    name: 'CONTROLLER_CONTAINER',
+    default: DEFAULT_CONTROLLER_CONTAINER,
+    description: 'container whose log is read (a pod without it: its first container)',
+  },
   { name: 'VPSIE_API_URL', default: DEFAULT_VPSIE_API_URL, description: 'VPSie API base URL' },
   { name: 'VPSIE_TOKEN_FILE', default: '(unset)', description: 'file with the VPSie API token (preferred)' },
   { name: 'VPSIE_TOKEN', default: '(unset)', description: 'the VPSie API token itself' },
+  {
+    name: 'VPSIE_CLIENT_ID_FILE',
+    default: '(unset)',
+    description: 'file with the VPSie client id (instead of a token)',
+  },
+  { name: 'VPSIE_CLIENT_ID', default: '(unset)', description: 'the VPSie client id itself' },
+  {
+    name: 'VPSIE_CLIENT_SECRET_FILE',
+    default: '(unset)',
+    description: 'file with the VPSie client secret (preferred)',
+  },
+  { name: 'VPSIE_CLIENT_SECRET', default: '(unset)', description: 'the VPSie client secret itself' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
 ];
 
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+/** A DNS-1123 label: Kubernetes namespace and container names. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/**
+ * One or more comma-separated requirements, equality-based (`app=x`, `app==x`, `app!=x`, `app`, `!app`) or
+ * set-based (`tier in (a,b)`, `tier notin (a)`); keys may carry a DNS prefix (`app.kubernetes.io/name=x`).
+ */
+const LABEL_KEY = String.raw`(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+const LABEL_VALUE = String.raw`(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
+const SET_VALUE = String.raw`[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+const REQUIREMENT = String.raw`\s*(?:!?${LABEL_KEY}|${LABEL_KEY}\s*(?:==?|!=)\s*${LABEL_VALUE}|${LABEL_KEY}\s+(?:in|notin)\s*\(\s*${SET_VALUE}(?:\s*,\s*${SET_VALUE})*\s*\))\s*`;
+const LABEL_SELECTOR = new RegExp(`^${REQUIREMENT}(?:,${REQUIREMENT})*$`);
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -128,9 +192,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const vpsieUrl = text('VPSIE_API_URL') ?? DEFAULT_VPSIE_API_URL;
   if (!/^https?:\/\/[^\s/]+/.test(vpsieUrl)) {
     problems.push(`VPSIE_API_URL must be an http(s) URL, got "${vpsieUrl}"`);
+  } else if (vpsieUrl.startsWith('http:') && !isLoopbackHost(hostOf(vpsieUrl))) {
+    // The token or client secret would cross the network in clear text.
+    problems.push(`VPSIE_API_URL must use https (http only to a loopback host), got "${vpsieUrl}"`);
   }
-  if (text('VPSIE_TOKEN_FILE') && text('VPSIE_TOKEN')) {
-    problems.push('set only one of VPSIE_TOKEN_FILE and VPSIE_TOKEN');
+  for (const name of ['VPSIE_TOKEN', 'VPSIE_CLIENT_ID', 'VPSIE_CLIENT_SECRET']) {
+    if (text(`${name}_FILE`) && text(name)) problems.push(`set only one of ${name}_FILE and ${name}`);
+  }
+  const hasToken = !!(text('VPSIE_TOKEN_FILE') ?? text('VPSIE_TOKEN'));
+  const hasId = !!(text('VPSIE_CLIENT_ID_FILE') ?? text('VPSIE_CLIENT_ID'));
+  const hasSecret = !!(text('VPSIE_CLIENT_SECRET_FILE') ?? text('VPSIE_CLIENT_SECRET'));
+  if (hasId !== hasSecret) {
+    problems.push(
+      `${hasId ? 'VPSIE_CLIENT_SECRET(_FILE)' : 'VPSIE_CLIENT_ID(_FILE)'} is missing: client credentials need both`,
+    );
+  }
+  if (hasToken && (hasId || hasSecret)) {
+    problems.push(
+      'set either a VPSie token (VPSIE_TOKEN(_FILE)) or client credentials (VPSIE_CLIENT_*), not both',
+    );
   }
   const config: Config = {
     temporal: {
@@ -157,10 +237,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(text('KUBECONFIG') ? { kubeconfig: text('KUBECONFIG') } : {}),
       ...(text('KUBE_CONTEXT') ? { context: text('KUBE_CONTEXT') } : {}),
     },
+    controller: {
+      namespace: pattern('CONTROLLER_NAMESPACE', DNS_LABEL, DEFAULT_CONTROLLER_NAMESPACE, 'a namespace name'),
+      labelSelector: pattern(
+        'CONTROLLER_LABEL_SELECTOR',
+        LABEL_SELECTOR,
+        DEFAULT_CONTROLLER_LABEL_SELECTOR,
+        'a label selector such as app=vpsie-autoscaler',
+      ),
+      container: pattern('CONTROLLER_CONTAINER', DNS_LABEL, DEFAULT_CONTROLLER_CONTAINER, 'a container name'),
+    },
     vpsie: {
       baseUrl: vpsieUrl.replace(/\/+$/, ''),
       ...(text('VPSIE_TOKEN_FILE') ? { tokenFile: text('VPSIE_TOKEN_FILE') } : {}),
       ...(text('VPSIE_TOKEN') ? { token: text('VPSIE_TOKEN') } : {}),
+      ...(text('VPSIE_CLIENT_ID') ? { clientId: text('VPSIE_CLIENT_ID') } : {}),
+      ...(text('VPSIE_CLIENT_ID_FILE') ? { clientIdFile: text('VPSIE_CLIENT_ID_FILE') } : {}),
+      ...(text('VPSIE_CLIENT_SECRET') ? { clientSecret: text('VPSIE_CLIENT_SECRET') } : {}),
+      ...(text('VPSIE_CLIENT_SECRET_FILE') ? { clientSecretFile: text('VPSIE_CLIENT_SECRET_FILE') } : {}),
     },
     logLevel,
   };

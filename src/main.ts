@@ -44,14 +44,27 @@ async function temporalAddress(config: Config): Promise<{ address: string; devSe
 }
 
 function vpsieClient(config: Config): VPSieClient | null {
-  const { baseUrl, tokenFile, token } = config.vpsie;
-  if (!tokenFile && !token) {
-    say('warning: no VPSie token (VPSIE_TOKEN_FILE or VPSIE_TOKEN); VPSie checks will fail until one is set');
-    return null;
+  const { baseUrl, tokenFile, token, clientId, clientIdFile, clientSecret, clientSecretFile } = config.vpsie;
+  // A file is read at every use, so a rotated secret needs no restart.
+  const value = (file?: string, text?: string) =>
+    file ? async () => (await readFile(file, 'utf8')).trim() : async () => text ?? '';
+  if (tokenFile || token) {
+    say(`VPSie API: ${baseUrl} (token)`);
+    return new VPSieClient({ baseUrl, token: tokenFile ? value(tokenFile) : (token as string) });
   }
-  say(`VPSie API: ${baseUrl}`);
-  const source = tokenFile ? async () => (await readFile(tokenFile, 'utf8')).trim() : (token as string);
-  return new VPSieClient({ baseUrl, token: source });
+  if ((clientIdFile || clientId) && (clientSecretFile || clientSecret)) {
+    say(`VPSie API: ${baseUrl} (client credentials)`);
+    const id = value(clientIdFile, clientId);
+    const secret = value(clientSecretFile, clientSecret);
+    return new VPSieClient({
+      baseUrl,
+      credentials: async () => ({ clientId: await id(), clientSecret: await secret() }),
+    });
+  }
+  say(
+    'warning: no VPSie credentials (VPSIE_TOKEN(_FILE) or VPSIE_CLIENT_ID/SECRET(_FILE)); VPSie checks will fail',
+  );
+  return null;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -125,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
       activities: createActivities({
         kubernetes: new KubernetesClient(kubeConfig),
         vpsie: vpsieClient(config),
+        controller: config.controller,
       }),
     });
     say(`worker polling task queue "${config.temporal.taskQueue}" on ${address} (Ctrl-C to stop)`);

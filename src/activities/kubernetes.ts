@@ -1,30 +1,35 @@
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  CONTROLLER_DEPLOYMENT,
-  CONTROLLER_NAMESPACE,
-  KubernetesApiError,
-  type ControllerSelector,
-  type DeletePrecondition,
-  type KubernetesClient,
-} from '../clients/kubernetes';
+import { KubernetesApiError, type DeletePrecondition, type KubernetesClient } from '../clients/kubernetes';
 import {
   controllerLogFilter,
+  DEFAULT_CONTROLLER_CONTAINER,
+  DEFAULT_CONTROLLER_LABEL_SELECTOR,
+  DEFAULT_CONTROLLER_NAMESPACE,
+  findRegisteredNode,
+  noControllerPodsNote,
   RECONCILE_TRIGGER_ANNOTATION,
   sanitizeLogLine,
   toEventSummary,
   toNodeGroupSnapshot,
-  toNodeSnapshot,
   toVPSieNodeSnapshot,
-  VPSIENODE_LABEL,
   type ClusterVersion,
   type ControllerPodLog,
+  type ControllerSelector,
   type EventSummary,
   type NodeGroupRef,
   type NodeGroupSnapshot,
-  type NodeSnapshot,
+  type NodeRegistration,
+  type NodeRegistrationTarget,
   type VPSieNodeRef,
   type VPSieNodeSnapshot,
 } from '../runbook';
+
+/**
+ * Failure type of an act refused because its target is no longer what was diagnosed: a VPSieNode replaced by a
+ * same-named one (another UID), a NodeGroup whose kubernetesVersion someone else changed. Non-retryable: the run
+ * must look again before it acts.
+ */
+export const PRECONDITION_FAILED = 'PreconditionFailed';
 
 /** Permanent API answers fail the activity at once with a type a workflow can branch on; the rest retry. */
 export function asActivityFailure(err: unknown): unknown {
@@ -42,10 +47,19 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+function preconditionFailed(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, PRECONDITION_FAILED);
+}
+
 /** Most recent events kept per VPSieNode: enough for a story, small enough for history. */
 export const MAX_EVENTS = 50;
 
-export interface ReadControllerLogsOptions extends ControllerSelector {
+/** Where the Kubernetes activities find the controller; each unset field takes its default. */
+export interface KubernetesActivityOptions {
+  controller?: Partial<ControllerSelector>;
+}
+
+export interface ReadControllerLogsOptions extends Partial<ControllerSelector> {
   /** `kubectl logs --tail`; default 200. */
   tailLines?: number;
 }
@@ -53,16 +67,22 @@ export interface ReadControllerLogsOptions extends ControllerSelector {
 /** Runbook step 3: the controller's log lines about one VPSieNode, per controller pod. */
 export interface ControllerLogEvidence {
   namespace: string;
-  deployment: string;
-  /** Empty when the deployment has no pods: the controller is not running at all. */
+  labelSelector: string;
+  container: string;
+  /** Every pod the selector matched; empty when none did. */
   pods: ControllerPodLog[];
+  /**
+   * When no pod matched, says exactly that ('no pods match app=vpsie-autoscaler in kube-system'): the selector
+   * may be wrong for this installation, so it is not evidence that the controller is down. null otherwise.
+   */
+  note: string | null;
 }
 
 export interface DeleteVPSieNodeResult {
   /**
    * - `deleted`: the apiserver accepted this delete of the object with the given UID;
    * - `already-deleting`: that object was already marked for deletion (a retry after our own delete, or someone
-   *   else's); its resourceVersion moved on with the mark;
+   *   else's), so nothing was sent;
    * - `already-gone`: nothing by that name exists any more.
    */
   outcome: 'deleted' | 'already-deleting' | 'already-gone';
@@ -70,26 +90,35 @@ export interface DeleteVPSieNodeResult {
   pendingFinalizers: string[];
 }
 
+/** Cause 4's fix: what the NodeGroup's spec.kubernetesVersion was when diagnosed, and what it should become. */
+export interface SetKubernetesVersionInput {
+  from: string;
+  to: string;
+  /** The NodeGroup's UID when diagnosed: a same-named replacement is refused too. */
+  uid?: string;
+}
+
 export interface SetKubernetesVersionResult {
-  /** `already-set`: a 409 on the expected resourceVersion, but the NodeGroup already has this version. */
+  /** `already-set`: the NodeGroup already had `to` (a retry after our own write): nothing was sent. */
   outcome: 'updated' | 'already-set';
   nodeGroup: NodeGroupSnapshot;
 }
 
-/** Label values are at most 63 characters of [A-Za-z0-9._-], starting and ending alphanumeric. */
-function isLabelValue(v: string): boolean {
-  return v.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(v);
+function checkText(field: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.trim() === '')
+    throw ApplicationFailure.nonRetryable(
+      `${field} must be a non-empty string, got ${JSON.stringify(value)}`,
+      'InvalidInput',
+    );
 }
 
-function metadataOf(raw: unknown): { uid?: string; deletionTimestamp?: string; finalizers?: string[] } {
-  return ((raw as { metadata?: unknown } | null)?.metadata ?? {}) as {
-    uid?: string;
-    deletionTimestamp?: string;
-    finalizers?: string[];
+export function createKubernetesActivities(kube: KubernetesClient, options: KubernetesActivityOptions = {}) {
+  const controller: ControllerSelector = {
+    namespace: options.controller?.namespace ?? DEFAULT_CONTROLLER_NAMESPACE,
+    labelSelector: options.controller?.labelSelector ?? DEFAULT_CONTROLLER_LABEL_SELECTOR,
+    container: options.controller?.container ?? DEFAULT_CONTROLLER_CONTAINER,
   };
-}
 
-export function createKubernetesActivities(kube: KubernetesClient) {
   return {
     /** Runbook step 1, "Check VPSieNode Status": null when the VPSieNode does not exist. */
     async checkVPSieNode(ref: VPSieNodeRef): Promise<VPSieNodeSnapshot | null> {
@@ -117,47 +146,41 @@ export function createKubernetesActivities(kube: KubernetesClient) {
     },
 
     /**
-     * Runbook step 3, "Check Controller Logs": `kubectl logs -n kube-system deployment/vpsie-autoscaler
-     * --tail=200 | grep -i "<vpsienode-name>\|provision\|failed"`, with credentials redacted from the lines.
+     * Runbook step 3, "Check Controller Logs": `kubectl logs -n <namespace> -l <labelSelector> -c <container>
+     * --tail=200 | grep -i "<vpsienode-name>\|provision\|failed"`, credentials redacted from the lines. The
+     * selector is the worker's configuration unless the call names its own.
      */
     async readControllerLogs(
       ref: VPSieNodeRef,
       opts: ReadControllerLogsOptions = {},
     ): Promise<ControllerLogEvidence> {
       return mapped(async () => {
-        const namespace = opts.namespace ?? CONTROLLER_NAMESPACE;
-        const deployment = opts.deployment ?? CONTROLLER_DEPLOYMENT;
+        const selector: ControllerSelector = {
+          namespace: opts.namespace ?? controller.namespace,
+          labelSelector: opts.labelSelector ?? controller.labelSelector,
+          container: opts.container ?? controller.container,
+        };
         const logs = await kube.controllerLogs({
-          namespace,
-          deployment,
+          ...selector,
           tailLines: opts.tailLines,
           filter: controllerLogFilter(ref.name),
         });
         return {
-          namespace,
-          deployment,
+          ...selector,
           pods: logs.map((l) => ({ ...l, lines: l.lines.map(sanitizeLogLine) })),
+          note: logs.length === 0 ? noControllerPodsNote(selector) : null,
         };
       });
     },
 
     /**
-     * Runbook step 5, "Check Node Registration": the Node the controller labelled for this VPSieNode, else the
-     * Node named `expectedNodeName`; null when neither exists (the kubelet never registered).
+     * Runbook step 5, "Check Node Registration": the Node whose InternalIP/ExternalIP is the VM's, else the one
+     * the controller labelled `autoscaler.vpsie.com/vpsienode=<name>`, else the one by node name or hostname
+     * (build the target with `registrationTargetOf(snapshot)`); null when none (the kubelet never registered).
      */
-    async checkNodeRegistration(ref: VPSieNodeRef, expectedNodeName?: string): Promise<NodeSnapshot | null> {
-      return mapped(async () => {
-        if (isLabelValue(ref.name)) {
-          const labelled = (await kube.listNodes(`${VPSIENODE_LABEL}=${ref.name}`)).map(toNodeSnapshot);
-          const best =
-            labelled.find((n) => n.name === expectedNodeName) ??
-            labelled.sort((a, b) => (b.creationTimestamp ?? '').localeCompare(a.creationTimestamp ?? ''))[0];
-          if (best) return best;
-        }
-        if (!expectedNodeName) return null;
-        const node = await kube.getNode(expectedNodeName);
-        return node === null ? null : toNodeSnapshot(node);
-      });
+    async checkNodeRegistration(target: NodeRegistrationTarget): Promise<NodeRegistration | null> {
+      checkText('target.vpsieNode', target?.vpsieNode);
+      return mapped(async () => findRegisteredNode(target, await kube.listNodes()));
     },
 
     /** Causes 4 and 5: the NodeGroup's configuration (kubernetesVersion, sshKeyIDs, ...); null when absent. */
@@ -174,36 +197,48 @@ export function createKubernetesActivities(kube: KubernetesClient) {
     },
 
     /**
-     * "Delete and Recreate": deletes the VPSieNode only if it is still the object with `precondition.uid` (and
-     * resourceVersion, when given). Idempotent: a retry finds it gone or already being deleted. A same-named
-     * replacement makes it fail with the non-retryable type Kubernetes409 and is left alone.
+     * "Delete and Recreate": re-reads the VPSieNode, then deletes it with the UID as the only precondition (the
+     * controller rewrites status meanwhile, which a resourceVersion precondition would trip over). Idempotent:
+     * a retry finds it gone or already being deleted. A same-named replacement, whether seen by the re-read or
+     * refused by the apiserver (409), fails with the non-retryable type PreconditionFailed and is left alone.
      */
     async deleteVPSieNode(
       ref: VPSieNodeRef,
       precondition: DeletePrecondition,
     ): Promise<DeleteVPSieNodeResult> {
+      checkText('precondition.uid', precondition?.uid);
+      const { uid } = precondition;
+      const replaced = (now: string) =>
+        preconditionFailed(
+          `VPSieNode ${ref.namespace}/${ref.name} is now another object (uid ${now}, diagnosed ${uid}): not deleted`,
+        );
       return mapped(async () => {
-        let outcome: DeleteVPSieNodeResult['outcome'];
+        const before = await kube.getVPSieNode(ref);
+        if (before === null) return { outcome: 'already-gone', pendingFinalizers: [] };
+        const seen = toVPSieNodeSnapshot(before);
+        if (seen.uid !== uid) throw replaced(seen.uid);
+        if (seen.deletionTimestamp)
+          return { outcome: 'already-deleting', pendingFinalizers: seen.finalizers };
         try {
-          outcome = await kube.deleteVPSieNode(ref, precondition);
+          if ((await kube.deleteVPSieNode(ref, { uid })) === 'already-gone')
+            return { outcome: 'already-gone', pendingFinalizers: [] };
         } catch (err) {
-          // Only a resourceVersion can move on under our own (earlier, retried) delete; the UID never does.
-          if (!(err instanceof KubernetesApiError && err.status === 409 && precondition.resourceVersion))
-            throw err;
-          const meta = metadataOf(await kube.getVPSieNode(ref));
-          if (meta.uid !== precondition.uid || !meta.deletionTimestamp) throw err;
-          outcome = 'already-deleting';
+          if (!(err instanceof KubernetesApiError && err.status === 409)) throw err;
+          throw preconditionFailed(
+            `${err.message}: VPSieNode ${ref.namespace}/${ref.name} was replaced, not deleted`,
+          );
         }
-        if (outcome === 'already-gone') return { outcome, pendingFinalizers: [] };
         // What is left: the controller's finalizer holds the object until it has terminated the VM.
-        const meta = metadataOf(await kube.getVPSieNode(ref));
-        return { outcome, pendingFinalizers: meta.uid === precondition.uid ? (meta.finalizers ?? []) : [] };
+        const after = await kube.getVPSieNode(ref);
+        const left = after === null ? null : toVPSieNodeSnapshot(after);
+        return { outcome: 'deleted', pendingFinalizers: left?.uid === uid ? left.finalizers : [] };
       });
     },
 
     /**
      * "Force NodeGroup Reconciliation": `kubectl annotate nodegroup <name> reconcile-trigger=$(date +%s)
-     * --overwrite`. The time comes from the workflow, so a retried attempt writes the same value.
+     * --overwrite`. The time comes from the workflow, so a retried attempt writes the same value. The controller
+     * only reconciles NodeGroups labelled managed (see the snapshot's `managed`).
      */
     async forceNodeGroupReconciliation(
       ref: NodeGroupRef,
@@ -222,25 +257,57 @@ export function createKubernetesActivities(kube: KubernetesClient) {
     },
 
     /**
-     * Cause 4 resolution, "Update NodeGroup kubernetesVersion to match cluster". With `expectedResourceVersion`
-     * a NodeGroup changed since it was read is refused (non-retryable Kubernetes409), unless it already has the
-     * version (a retry after our own write).
+     * Cause 4 resolution, "Update NodeGroup kubernetesVersion to match cluster": from `change.from` (what was
+     * diagnosed) to `change.to`, by a JSON Patch that `test`s the old value, so a NodeGroup whose version someone
+     * else changed meanwhile is refused (non-retryable PreconditionFailed), whatever the controller does to
+     * status. Idempotent: a NodeGroup that already has `to` is `already-set`, without a write.
      */
     async setNodeGroupKubernetesVersion(
       ref: NodeGroupRef,
-      version: string,
-      expectedResourceVersion?: string,
+      change: SetKubernetesVersionInput,
     ): Promise<SetKubernetesVersionResult> {
+      checkText('change.from', change?.from);
+      checkText('change.to', change?.to);
+      const where = `NodeGroup ${ref.namespace}/${ref.name}`;
+      /** already-set, or why the NodeGroup is not the one diagnosed; null: it still is. */
+      const judge = (ng: NodeGroupSnapshot): SetKubernetesVersionResult | ApplicationFailure | null => {
+        if (change.uid && ng.uid !== change.uid)
+          return preconditionFailed(
+            `${where} is now another object (uid ${ng.uid}, diagnosed ${change.uid})`,
+          );
+        if (ng.kubernetesVersion === change.to) return { outcome: 'already-set', nodeGroup: ng };
+        if (ng.kubernetesVersion !== change.from)
+          return preconditionFailed(
+            `${where} has kubernetesVersion ${ng.kubernetesVersion ?? '(none)'} now, not the ${change.from} ` +
+              `that was diagnosed: not changed to ${change.to}`,
+          );
+        return null;
+      };
+      const read = async (): Promise<NodeGroupSnapshot> => {
+        const raw = await kube.getNodeGroup(ref);
+        if (raw === null) throw ApplicationFailure.nonRetryable(`${where} does not exist`, 'Kubernetes404');
+        return toNodeGroupSnapshot(raw);
+      };
       return mapped(async () => {
+        const current = await read();
+        const before = judge(current);
+        if (before instanceof ApplicationFailure) throw before;
+        if (before) return before;
         try {
-          const patched = await kube.setNodeGroupKubernetesVersion(ref, version, expectedResourceVersion);
+          // pinned to the UID just read, so a replacement made meanwhile is refused even with the same version
+          const patched = await kube.setNodeGroupKubernetesVersion(ref, {
+            from: change.from,
+            to: change.to,
+            uid: current.uid,
+          });
           return { outcome: 'updated', nodeGroup: toNodeGroupSnapshot(patched) };
         } catch (err) {
-          if (!(err instanceof KubernetesApiError && err.status === 409)) throw err;
-          const current = await kube.getNodeGroup(ref);
-          const snapshot = current === null ? null : toNodeGroupSnapshot(current);
-          if (snapshot?.kubernetesVersion !== version) throw err;
-          return { outcome: 'already-set', nodeGroup: snapshot };
+          // 422 is both a failed `test` (changed since the read just now) and a value the CRD refuses.
+          if (!(err instanceof KubernetesApiError && (err.status === 422 || err.status === 404))) throw err;
+          const after = judge(await read());
+          if (after instanceof ApplicationFailure) throw after;
+          if (after) return after;
+          throw err;
         }
       });
     },

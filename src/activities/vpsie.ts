@@ -1,21 +1,28 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { VPSieApiError, type AccountQuota, type VPSieClient } from '../clients/vpsie';
+import { VPSieApiError, type VPSieClient } from '../clients/vpsie';
 import {
   checkCatalog,
   checkSSHKeyIDs,
+  matchMachine,
+  toClusterNodeSnapshot,
   toVMSnapshot,
   type CatalogCheck,
+  type ClusterNodeSnapshot,
+  type MachineMatch,
+  type MachineQuery,
   type SSHKeyCheck,
   type VMSnapshot,
 } from '../runbook';
 
 /**
- * VPSie answers as Temporal failures: permanent ones (401/403/404/4xx/malformed) fail at once with a type the
- * workflow can branch on (`VPSieAuth`, `VPSieForbidden`, …); transient ones retry, after the API's own
- * `Retry-After` when it gave one. The details are the error's secret-free JSON form.
+ * VPSie answers as Temporal failures. The client makes one attempt per call; Temporal's retry policy is the
+ * only retry layer. Permanent failures (401/403/404/4xx, capacity limits, malformed answers) fail at once with
+ * a type the workflow can branch on (`VPSieAuth`, `VPSieCapacity`, …); transient ones are retried, after the
+ * API's own `Retry-After` when it gave one. The details are the error's secret-free JSON form.
  */
 export function asVPSieActivityFailure(err: unknown): unknown {
+  if (err instanceof RangeError) return ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
   if (!(err instanceof VPSieApiError)) return err;
   const type = `VPSie${err.kind.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
   return ApplicationFailure.create({
@@ -28,7 +35,7 @@ export function asVPSieActivityFailure(err: unknown): unknown {
 }
 
 /** The activity's cancellation signal, so a cancelled run stops waiting on VPSie. */
-function signal(): { signal?: AbortSignal } {
+export function cancellation(): { signal?: AbortSignal } {
   try {
     return { signal: Context.current().cancellationSignal };
   } catch {
@@ -36,46 +43,65 @@ function signal(): { signal?: AbortSignal } {
   }
 }
 
-/** The VM a VPSieNode was diagnosed with: a terminate only goes ahead while the id still names that VM. */
-export interface VMPrecondition {
+export interface VPSieNodeGroupSnapshot {
+  /** What `VPSieNode.spec.vpsieGroupID` must hold. */
   id: number;
-  /** The VM's UUID as diagnosed: VPSie could in principle reuse a numeric id, never a UUID. */
   identifier: string;
+  name: string;
+  nodesCount: number | null;
 }
 
-export function createVPSieActivities(vpsie: VPSieClient | null) {
-  const client = (): VPSieClient => {
-    if (!vpsie) {
-      throw ApplicationFailure.nonRetryable(
-        'VPSie credentials are not configured: set VPSIE_TOKEN_FILE (or VPSIE_TOKEN) for the worker',
-        'VPSieNotConfigured',
-      );
+export interface MachineFinding extends MachineMatch {
+  /** `unknown`: VPSie has no such cluster; `unset`: the VPSieNode names none. */
+  cluster: 'found' | 'unknown' | 'unset';
+}
+
+/** The configured client, or a non-retryable failure that says how to configure one. */
+export function vpsieClientOrFail(vpsie: VPSieClient | null): VPSieClient {
+  if (!vpsie) {
+    throw ApplicationFailure.nonRetryable(
+      'VPSie credentials are not configured: set VPSIE_TOKEN_FILE (or VPSIE_TOKEN), or VPSIE_CLIENT_ID and VPSIE_CLIENT_SECRET (or their _FILE forms), for the worker',
+      'VPSieNotConfigured',
+    );
+  }
+  return vpsie;
+}
+
+/** Wraps an activity so that whatever it throws reaches Temporal as `toFailure` maps it. */
+export const failingAs =
+  (toFailure: (err: unknown) => unknown) =>
+  <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+  async (...args: A): Promise<R> => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw toFailure(err);
     }
-    return vpsie;
   };
-  const guarded =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        throw asVPSieActivityFailure(err);
-      }
-    };
+
+export function createVPSieActivities(vpsie: VPSieClient | null) {
+  const client = (): VPSieClient => vpsieClientOrFail(vpsie);
+  const guarded = failingAs(asVPSieActivityFailure);
+  const clusterNodes = async (resourceIdentifier: string): Promise<ClusterNodeSnapshot[] | null> => {
+    const cluster = await client().getK8sCluster(resourceIdentifier, cancellation());
+    return cluster && cluster.nodes.map(toClusterNodeSnapshot);
+  };
 
   return {
     /** Runbook step 4: was the VM created, and what state is it in? null when VPSie does not know the id. */
     checkVM: guarded(async (instanceID: number): Promise<VMSnapshot | null> => {
-      const vm = await client().getVM(instanceID, signal());
+      const vm = await client().getVM(instanceID, cancellation());
       return vm && toVMSnapshot(vm);
     }),
 
     /** For orphan detection: every VM in the account, reduced to what the runbook needs. */
-    listVMs: guarded(async (): Promise<VMSnapshot[]> => (await client().listVMs(signal())).map(toVMSnapshot)),
+    listVMs: guarded(async (): Promise<VMSnapshot[]> =>
+      (await client().listVMs(cancellation())).map(toVMSnapshot),
+    ),
 
     /** Runbook cause 5: are the NodeGroup's SSH key ids known to the VPSie account? */
     checkSSHKeys: guarded(async (sshKeyIDs: string[]): Promise<SSHKeyCheck> => {
-      return checkSSHKeyIDs(sshKeyIDs, await client().listSSHKeys(signal()));
+      return checkSSHKeyIDs(sshKeyIDs, await client().listSSHKeys(cancellation()));
     }),
 
     /** Runbook cause 1: are the NodeGroup's offering, datacenter and image ids valid and available? */
@@ -83,33 +109,48 @@ export function createVPSieActivities(vpsie: VPSieClient | null) {
       async (wanted: { offeringIDs: string[]; datacenterID: string | null; osImageID: string | null }) => {
         const c = client();
         const [offerings, datacenters, images] = await Promise.all([
-          c.listOfferings(signal()),
-          c.listDatacenters(signal()),
-          c.listImages(signal()),
+          c.listOfferings(cancellation()),
+          c.listDatacenters(cancellation()),
+          c.listImages(cancellation()),
         ]);
         return checkCatalog(wanted, { offerings, datacenters, images }) satisfies CatalogCheck;
       },
     ),
 
-    /** Runbook cause 1: "check account quotas". */
-    checkAccountQuota: guarded(async (): Promise<AccountQuota> => client().getAccountQuota(signal())),
+    /** The machines of a managed cluster (`spec.resourceIdentifier`); null when VPSie has no such cluster. */
+    listClusterNodes: guarded(clusterNodes),
+
+    /** The cluster's node groups (`spec.vpsieGroupID` must be one's id); null when VPSie has no such cluster. */
+    listNodeGroups: guarded(async (resourceIdentifier: string): Promise<VPSieNodeGroupSnapshot[] | null> => {
+      const groups = await client().listK8sNodeGroups(resourceIdentifier, cancellation());
+      return (
+        groups &&
+        groups.map((g) => ({
+          id: g.id,
+          identifier: g.identifier,
+          name: g.group_name,
+          nodesCount: g.nodes_count,
+        }))
+      );
+    }),
 
     /**
-     * Terminates a VM (runbook "Manual VM Cleanup"). Idempotent: a VM already gone is success. Refuses when the
-     * id now names another VM than the one diagnosed.
+     * Runbook step 4 for a VPSieNode whose `vpsieInstanceID` may be 0: its machine among the cluster's nodes
+     * and the account's VMs (see `matchMachine`).
      */
-    terminateVM: guarded(async (expected: VMPrecondition): Promise<'terminated' | 'already-gone'> => {
-      const c = client();
-      const current = await c.getVM(expected.id, signal());
-      if (!current) return 'already-gone';
-      if (current.identifier !== expected.identifier) {
-        throw ApplicationFailure.nonRetryable(
-          `VM ${expected.id} is now ${current.identifier} ("${current.name}"), not the diagnosed ${expected.identifier}: not terminating it`,
-          'VMPreconditionFailed',
-        );
-      }
-      const { alreadyGone } = await c.deleteVM(expected.id, signal());
-      return alreadyGone ? 'already-gone' : 'terminated';
-    }),
+    findMachine: guarded(
+      async (query: MachineQuery & { resourceIdentifier: string | null }): Promise<MachineFinding> => {
+        const c = client();
+        const nodes = query.resourceIdentifier ? await clusterNodes(query.resourceIdentifier) : [];
+        const vms =
+          query.vpsieInstanceID > 0
+            ? [await c.getVM(query.vpsieInstanceID, cancellation())].filter((v) => v !== null)
+            : await c.listVMs(cancellation());
+        return {
+          cluster: !query.resourceIdentifier ? 'unset' : nodes ? 'found' : 'unknown',
+          ...matchMachine(query, nodes ?? [], vms.map(toVMSnapshot)),
+        };
+      },
+    ),
   };
 }

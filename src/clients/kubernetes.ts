@@ -15,16 +15,13 @@ import {
   toEventSummary,
   type ClusterVersion,
   type ControllerPodLog,
+  type ControllerSelector,
   type NodeGroupRef,
   type VPSieNodeRef,
 } from '../runbook';
 
 export const AUTOSCALER_GROUP = 'autoscaler.vpsie.com';
 export const AUTOSCALER_VERSION = 'v1alpha1';
-
-/** Where the vpsie-k8s-autoscaler runs (runbook step 3: `kubectl logs -n kube-system deployment/vpsie-autoscaler`). */
-export const CONTROLLER_NAMESPACE = 'kube-system';
-export const CONTROLLER_DEPLOYMENT = 'vpsie-autoscaler';
 
 export interface KubernetesSettings {
   /** Path to a kubeconfig; unset means the usual search (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -73,12 +70,6 @@ export function loadKubeConfig(settings: KubernetesSettings): KubeConfig {
   return kc;
 }
 
-/** Which deployment's pods are the controller's (defaults: kube-system/vpsie-autoscaler). */
-export interface ControllerSelector {
-  namespace?: string;
-  deployment?: string;
-}
-
 export interface ControllerLogOptions extends ControllerSelector {
   /** Lines read from the end of each pod's log before filtering (`kubectl logs --tail`); default 200. */
   tailLines?: number;
@@ -88,40 +79,37 @@ export interface ControllerLogOptions extends ControllerSelector {
 
 export type DeleteResult = 'deleted' | 'already-gone';
 
-/** Only the object with this UID (and, when given, this resourceVersion) may be deleted. */
+/**
+ * Only the object with this UID may be deleted. Never a resourceVersion as well: the controller rewrites a
+ * VPSieNode's status every few seconds while it is in flight, so that precondition would refuse nearly every delete.
+ */
 export interface DeletePrecondition {
   uid: string;
-  resourceVersion?: string;
+}
+
+/**
+ * A change of spec.kubernetesVersion from the value that was diagnosed (`from`) to `to`, on the NodeGroup with
+ * `uid` when given. Sent as a JSON Patch that `test`s both, so the apiserver refuses it (422) when either changed.
+ */
+export interface KubernetesVersionChange {
+  from: string;
+  to: string;
+  uid?: string;
 }
 
 const DEFAULT_TAIL_LINES = 200;
 /** Bound on the bytes read per pod log, whatever tailLines says. */
 const LOG_LIMIT_BYTES = 1024 * 1024;
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 function timeOf(iso: string | null): number {
   const t = iso ? Date.parse(iso) : NaN;
   return Number.isNaN(t) ? 0 : t;
 }
 
-/** Ownership of a pod by the deployment: its ReplicaSet `<deployment>-<pod-template-hash>`, else its name. */
-function isControllerPod(pod: V1Pod, deployment: string): boolean {
-  const owners = pod.metadata?.ownerReferences ?? [];
-  const replicaSet = new RegExp(`^${escapeRegExp(deployment)}-[a-z0-9]{1,10}$`);
-  if (owners.length > 0) return owners.some((o) => o.kind === 'ReplicaSet' && replicaSet.test(o.name));
-  // No owner at all (not made by a Deployment as far as the API knows): its name is all there is to go by.
-  return new RegExp(`^${escapeRegExp(deployment)}-[a-z0-9]{1,10}-[a-z0-9]{5}$`).test(
-    pod.metadata?.name ?? '',
-  );
-}
-
-/** The controller's own container when the pod has several (named like the deployment), else the first. */
-function controllerContainer(pod: V1Pod, deployment: string): string | null {
+/** The named container when the pod has it (`controller` upstream; Helm may name it otherwise), else the first. */
+function controllerContainer(pod: V1Pod, wanted: string): string | null {
   const containers = pod.spec?.containers ?? [];
-  return (containers.find((c) => c.name === deployment) ?? containers[0])?.name ?? null;
+  return (containers.find((c) => c.name === wanted) ?? containers[0])?.name ?? null;
 }
 
 /** The project's one door to the Kubernetes API. Credentials stay inside the KubeConfig, never in results. */
@@ -165,19 +153,15 @@ export class KubernetesClient {
   }
 
   /**
-   * Deletes the VPSieNode only if it is still the object with `precondition.uid` (and resourceVersion when
-   * given): the apiserver checks the preconditions atomically, so a same-named replacement is never touched.
-   * 'already-gone' when nothing by that name exists (a retried delete is success). A replacement, or a changed
-   * resourceVersion, makes the apiserver answer 409 Conflict, thrown as a permanent KubernetesApiError. With the
+   * Deletes the VPSieNode only if it is still the object with `precondition.uid`: the apiserver checks the UID
+   * atomically, so a same-named replacement is never touched (it answers 409 Conflict, thrown as a permanent
+   * KubernetesApiError). 'already-gone' when nothing by that name exists (a retried delete is success). With the
    * controller's finalizer on it, the object is only marked for deletion ('deleted' then means accepted).
    */
   async deleteVPSieNode(ref: VPSieNodeRef, precondition: DeletePrecondition): Promise<DeleteResult> {
     if (!precondition.uid)
       throw new Error('deleteVPSieNode needs the UID of the VPSieNode that was diagnosed');
-    const preconditions = {
-      uid: precondition.uid,
-      ...(precondition.resourceVersion ? { resourceVersion: precondition.resourceVersion } : {}),
-    };
+    const preconditions = { uid: precondition.uid };
     try {
       await this.call(`delete vpsienode ${ref.namespace}/${ref.name} (uid ${precondition.uid})`, () =>
         this.custom.deleteNamespacedCustomObject({
@@ -217,48 +201,43 @@ export class KubernetesClient {
   // ---- Controller pods and logs (runbook step 3) --------------------------------------------------------
 
   /**
-   * The pods of the controller's Deployment, found without reading the Deployment (the runbook's role has no
-   * access to deployments): pods owned by a ReplicaSet `<deployment>-<hash>`; a pod without any owner counts
-   * when its name is `<deployment>-<hash>-<suffix>`. Running pods first, then newest first.
+   * `kubectl get pods -n <namespace> -l <labelSelector>`: the controller's pods, found by label (the runbook's
+   * role reads pods in that namespace, not Deployments), running ones first, then newest first.
    */
-  async controllerPods(selector: ControllerSelector = {}): Promise<V1Pod[]> {
-    const namespace = selector.namespace ?? CONTROLLER_NAMESPACE;
-    const deployment = selector.deployment ?? CONTROLLER_DEPLOYMENT;
-    const list = await this.call(`list pods in ${namespace}`, () =>
-      this.core.listNamespacedPod({ namespace }),
+  async controllerPods(selector: Pick<ControllerSelector, 'namespace' | 'labelSelector'>): Promise<V1Pod[]> {
+    const { namespace, labelSelector } = selector;
+    const list = await this.call(`list pods in ${namespace} with ${labelSelector}`, () =>
+      this.core.listNamespacedPod({ namespace, labelSelector }),
     );
     const created = (p: V1Pod) => {
       const t = p.metadata?.creationTimestamp as unknown;
       return t instanceof Date ? t.getTime() : timeOf(typeof t === 'string' ? t : null);
     };
-    return list.items
-      .filter((p) => isControllerPod(p, deployment))
-      .sort(
-        (a, b) =>
-          Number(b.status?.phase === 'Running') - Number(a.status?.phase === 'Running') ||
-          created(b) - created(a),
-      );
+    return [...list.items].sort(
+      (a, b) =>
+        Number(b.status?.phase === 'Running') - Number(a.status?.phase === 'Running') ||
+        created(b) - created(a),
+    );
   }
 
   /**
-   * `kubectl logs -n <namespace> deployment/<deployment> --tail=<tailLines> | grep -i <filter>`, for every pod
-   * of the deployment (with leader election only one of them logs the work). A pod whose log cannot be read
+   * `kubectl logs -n <namespace> -l <labelSelector> -c <container> --tail=<tailLines> | grep -i <filter>`, for
+   * every matching pod (with leader election only one of them logs the work). A pod whose log cannot be read
    * (not scheduled, container not started, kubelet unreachable, gone meanwhile) gets `error` instead of lines.
    * Thrown: authorization failures (401/403), and a transient failure when no pod's log could be read at all.
    */
-  async controllerLogs(options: ControllerLogOptions = {}): Promise<ControllerPodLog[]> {
-    const namespace = options.namespace ?? CONTROLLER_NAMESPACE;
-    const deployment = options.deployment ?? CONTROLLER_DEPLOYMENT;
+  async controllerLogs(options: ControllerLogOptions): Promise<ControllerPodLog[]> {
+    const { namespace, labelSelector } = options;
     const tailLines = options.tailLines ?? DEFAULT_TAIL_LINES;
     // a /g or /y RegExp keeps state between test() calls: use a stateless copy
     const filter =
       options.filter && new RegExp(options.filter.source, options.filter.flags.replace(/[gy]/g, ''));
-    const pods = await this.controllerPods({ namespace, deployment });
+    const pods = await this.controllerPods({ namespace, labelSelector });
     const transient: KubernetesApiError[] = [];
     const logs = await Promise.all(
       pods.map(async (pod): Promise<ControllerPodLog> => {
         const name = pod.metadata?.name ?? '';
-        const container = controllerContainer(pod, deployment);
+        const container = controllerContainer(pod, options.container);
         if (!container) return { pod: name, container: '', lines: [], error: 'pod has no containers' };
         // (the apiserver answers 200 with no body and no content type, which client-node cannot parse)
         if (!pod.spec?.nodeName)
@@ -327,21 +306,24 @@ export class KubernetesClient {
   }
 
   /**
-   * Sets spec.kubernetesVersion. With `expectedResourceVersion` the apiserver applies the patch only to that
-   * version of the object and answers 409 Conflict (a permanent KubernetesApiError) when it changed meanwhile.
+   * Sets spec.kubernetesVersion from `change.from` to `change.to` with a JSON Patch that first `test`s the old
+   * value (and the UID when given): the apiserver applies it atomically or answers 422 (a permanent
+   * KubernetesApiError), also when the value is not one the CRD accepts. Only that field is compared, so the
+   * controller rewriting status meanwhile does not get in the way, as a resourceVersion precondition would.
    */
-  async setNodeGroupKubernetesVersion(
-    ref: NodeGroupRef,
-    version: string,
-    expectedResourceVersion?: string,
-  ): Promise<unknown> {
-    return this.mergePatchNodeGroup(
-      ref,
-      `set kubernetesVersion ${version} on nodegroup ${ref.namespace}/${ref.name}`,
-      {
-        ...(expectedResourceVersion ? { metadata: { resourceVersion: expectedResourceVersion } } : {}),
-        spec: { kubernetesVersion: version },
-      },
+  async setNodeGroupKubernetesVersion(ref: NodeGroupRef, change: KubernetesVersionChange): Promise<unknown> {
+    const patch = [
+      ...(change.uid ? [{ op: 'test', path: '/metadata/uid', value: change.uid }] : []),
+      { op: 'test', path: '/spec/kubernetesVersion', value: change.from },
+      { op: 'replace', path: '/spec/kubernetesVersion', value: change.to },
+    ];
+    return this.call(
+      `set kubernetesVersion ${change.from} -> ${change.to} on nodegroup ${ref.namespace}/${ref.name}`,
+      () =>
+        this.custom.patchNamespacedCustomObject(
+          { ...this.crd('nodegroups', ref.namespace), name: ref.name, body: patch },
+          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        ),
     );
   }
 

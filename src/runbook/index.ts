@@ -5,4 +5,6 @@ export * from './input';
 export * from './report';
 export * from './vpsienode';
 export * from './vm';
+export * from './machine';
 export * from './evidence';
+export * from './claims';

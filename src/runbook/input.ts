@@ -1,30 +1,81 @@
-import { parseDuration, type DurationInput } from './duration';
-import { CONTROLLER_JOINING_LIMIT_MS, CONTROLLER_PROVISIONING_LIMIT_MS } from './progress';
-import type { VPSieNodeRef } from './types';
+import { formatDuration, parseDuration, type DurationInput } from './duration';
+import { CONTROLLER_JOINING_LIMIT_MS, CONTROLLER_PROVISIONING_LIMIT_MS, type Progress } from './progress';
+import type { VPSieNodeRef, VPSieNodeSnapshot } from './types';
 
 export const WORKFLOW_ID_PREFIX = 'provisioning-failed';
 
 /** How the runbook waits. Every duration has the production default next to it and may be shortened by tests. */
 export interface RunbookOptions {
-  /** The controller's limit for provisioning a VM; default 10m, as the controller's own. */
+  /** The controller's limit for provisioning a VM; default 10m, as the controller's own. At most 6h. */
   provisioningLimit?: DurationInput;
-  /** The controller's limit for the node to join; default 15m, as the controller's own. */
+  /** The controller's limit for the node to join; default 15m, as the controller's own. At most 6h. */
   joiningLimit?: DurationInput;
-  /** While the controller still has time, how often to look again; default 1m. */
+  /** While the controller still has time, how often to look again; default 1m, between 10s and 1h. */
   recheckInterval?: DurationInput;
+  /** Reads of the VPSieNode per run before the run continues as new; default 200, between 1 and 1000. */
+  checksPerRun?: number;
+}
+
+/**
+ * What a run hands to the next when it continues as new, so that `status` and the final report read as one run.
+ * Internal: the workflow writes it; callers never do (startRunbook refuses it).
+ */
+export interface RunbookContinuation {
+  /** When the first run of the chain started. */
+  startedAt: string;
+  /** This run's number in the chain: 2 for the first continuation. */
+  run: number;
+  /** Reads of the VPSieNode made by the earlier runs. */
+  checks: number;
+  /** Since when the chain has been waiting for the controller. */
+  stageSince: string;
+  /** The last observation: the controller still had time. */
+  progress: Extract<Progress, { kind: 'in-progress' }>;
+  /** The VPSieNode as last read. */
+  vpsieNode: VPSieNodeSnapshot;
+  /** When the previous run meant to look again; the new run waits until then. */
+  nextCheckAt: string;
 }
 
 export interface RunbookInput extends VPSieNodeRef {
   options?: RunbookOptions;
+  /** Internal, set only by the workflow when it continues as new. */
+  continuation?: RunbookContinuation;
 }
 
 export interface ResolvedOptions {
   provisioningLimitMs: number;
   joiningLimitMs: number;
   recheckIntervalMs: number;
+  checksPerRun: number;
+}
+
+export interface ResolvedInput {
+  ref: VPSieNodeRef;
+  options: ResolvedOptions;
+  continuation: RunbookContinuation | null;
 }
 
 export const DEFAULT_RECHECK_INTERVAL_MS = 60_000;
+/**
+ * Every look is an activity and a timer in the run's history, and the controller itself requeues every few
+ * seconds: looking more often than every 10 s only grows history and loads the apiserver.
+ */
+export const MIN_RECHECK_INTERVAL_MS = 10_000;
+/** Longer than an hour between looks and an on-call engineer would have looked by hand. */
+export const MAX_RECHECK_INTERVAL_MS = 60 * 60_000;
+/**
+ * The controller's own limits are 10 and 15 minutes. A limit of hours means the run waits that long before it
+ * calls the node stuck; past 6 h (an on-call shift) the alert is someone else's, and 6 h at the 10 s minimum
+ * recheck is at most 2,160 reads, a handful of runs (see checksPerRun).
+ */
+export const MAX_CONTROLLER_LIMIT_MS = 6 * 3_600_000;
+/**
+ * A read and a wait add about 11 events to history; 200 of them (about 2,200 events) stay well below the
+ * 4,096 events at which the server suggests continuing as new, and 10K at which it starts warning.
+ */
+export const DEFAULT_CHECKS_PER_RUN = 200;
+export const MAX_CHECKS_PER_RUN = 1000;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -51,23 +102,122 @@ export function validateRef(ref: unknown): VPSieNodeRef {
   return { namespace: namespace as string, name: name as string };
 }
 
-function duration(value: DurationInput | undefined, what: string, fallback: number): number {
+interface Bounds {
+  min: number;
+  max: number;
+  /** The range in words, for the error. */
+  text: string;
+}
+
+function duration(
+  value: DurationInput | undefined,
+  what: string,
+  fallback: number,
+  bounds: Bounds | null,
+): number {
   if (value === undefined) return fallback;
+  let ms: number;
   try {
-    return parseDuration(value, what);
+    ms = parseDuration(value, what);
   } catch (err) {
     throw new InvalidInputError((err as Error).message);
   }
+  if (bounds && (ms < bounds.min || ms > bounds.max)) {
+    throw new InvalidInputError(`${what} must be ${bounds.text}, got ${JSON.stringify(value)}`);
+  }
+  return ms;
+}
+
+function checksPerRun(value: unknown): number {
+  if (value === undefined) return DEFAULT_CHECKS_PER_RUN;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_CHECKS_PER_RUN) {
+    throw new InvalidInputError(
+      `options.checksPerRun must be a whole number between 1 and ${MAX_CHECKS_PER_RUN}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function isTimestamp(v: unknown): v is string {
+  return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+}
+
+function isCount(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min;
+}
+
+/**
+ * The carried-over state of a run that continued as new. Only the workflow writes it, but it arrives as input
+ * like anything else, so it is checked like anything else.
+ */
+export function validateContinuation(raw: unknown, ref: VPSieNodeRef): RunbookContinuation {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InvalidInputError('continuation must be an object');
+  }
+  const c = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const key of ['startedAt', 'stageSince', 'nextCheckAt'] as const) {
+    if (!isTimestamp(c[key]))
+      problems.push(`continuation.${key} must be a timestamp, got ${JSON.stringify(c[key])}`);
+  }
+  if (!isCount(c.run, 2))
+    problems.push(`continuation.run must be a whole number ≥ 2, got ${JSON.stringify(c.run)}`);
+  if (!isCount(c.checks, 1)) {
+    problems.push(`continuation.checks must be a whole number ≥ 1, got ${JSON.stringify(c.checks)}`);
+  }
+  const p = c.progress as Record<string, unknown> | null | undefined;
+  if (!p || p.kind !== 'in-progress' || typeof p.reason !== 'string' || !isTimestamp(p.deadline)) {
+    problems.push('continuation.progress must be an in-progress observation (kind, reason, deadline)');
+  }
+  const n = c.vpsieNode as Record<string, unknown> | null | undefined;
+  if (!n || typeof n !== 'object' || n.namespace !== ref.namespace || n.name !== ref.name) {
+    problems.push(`continuation.vpsieNode must be a snapshot of ${ref.namespace}/${ref.name}`);
+  }
+  const unknown = Object.keys(c).filter((k) => !CONTINUATION_FIELDS.has(k));
+  if (unknown.length) problems.push(`continuation: unknown field(s) ${unknown.join(', ')}`);
+  if (problems.length) throw new InvalidInputError(problems.join('; '));
+  return c as unknown as RunbookContinuation;
+}
+
+const CONTINUATION_FIELDS = new Set([
+  'startedAt',
+  'run',
+  'checks',
+  'stageSince',
+  'progress',
+  'vpsieNode',
+  'nextCheckAt',
+]);
+const INPUT_FIELDS = new Set(['namespace', 'name', 'options', 'continuation']);
+const OPTION_FIELDS = new Set(['provisioningLimit', 'joiningLimit', 'recheckInterval', 'checksPerRun']);
+
+export interface ResolveInputOptions {
+  /**
+   * false only for runs started before the bounds existed (the workflow's `patched()` says which), so that they
+   * replay as they ran; every new run is held to them.
+   */
+  bounded?: boolean;
 }
 
 /** Validates the workflow input and fills in the production defaults. */
-export function resolveInput(input: unknown): { ref: VPSieNodeRef; options: ResolvedOptions } {
+export function resolveInput(input: unknown, { bounded = true }: ResolveInputOptions = {}): ResolvedInput {
   const ref = validateRef(input);
-  const raw = (input as RunbookInput).options ?? {};
+  const given = input as RunbookInput;
+  if (bounded) {
+    const unknown = Object.keys(given).filter((k) => !INPUT_FIELDS.has(k));
+    if (unknown.length) throw new InvalidInputError(`unknown field(s) ${unknown.join(', ')}`);
+  }
+  const raw = given.options ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInputError('options must be an object');
-  const known = new Set(['provisioningLimit', 'joiningLimit', 'recheckInterval']);
-  const unknown = Object.keys(raw).filter((k) => !known.has(k));
+  const unknown = Object.keys(raw).filter((k) => !OPTION_FIELDS.has(k));
   if (unknown.length) throw new InvalidInputError(`options: unknown field(s) ${unknown.join(', ')}`);
+  const limit: Bounds | null = bounded
+    ? {
+        min: 1,
+        max: MAX_CONTROLLER_LIMIT_MS,
+        text: `more than 0 and at most ${formatDuration(MAX_CONTROLLER_LIMIT_MS)}`,
+      }
+    : null;
   return {
     ref,
     options: {
@@ -75,14 +225,24 @@ export function resolveInput(input: unknown): { ref: VPSieNodeRef; options: Reso
         raw.provisioningLimit,
         'options.provisioningLimit',
         CONTROLLER_PROVISIONING_LIMIT_MS,
+        limit,
       ),
-      joiningLimitMs: duration(raw.joiningLimit, 'options.joiningLimit', CONTROLLER_JOINING_LIMIT_MS),
+      joiningLimitMs: duration(raw.joiningLimit, 'options.joiningLimit', CONTROLLER_JOINING_LIMIT_MS, limit),
       recheckIntervalMs: duration(
         raw.recheckInterval,
         'options.recheckInterval',
         DEFAULT_RECHECK_INTERVAL_MS,
+        bounded
+          ? {
+              min: MIN_RECHECK_INTERVAL_MS,
+              max: MAX_RECHECK_INTERVAL_MS,
+              text: `between ${formatDuration(MIN_RECHECK_INTERVAL_MS)} and ${formatDuration(MAX_RECHECK_INTERVAL_MS)}`,
+            }
+          : null,
       ),
+      checksPerRun: checksPerRun(raw.checksPerRun),
     },
+    continuation: given.continuation === undefined ? null : validateContinuation(given.continuation, ref),
   };
 }
 

@@ -40,12 +40,14 @@ export function conditions(v: unknown): Condition[] {
     .filter((c) => typeof c.type === 'string')
     .map((c) => {
       const since = time(c.lastTransitionTime);
+      const updated = time(c.lastUpdateTime);
       return {
         type: c.type as string,
         status: typeof c.status === 'string' ? c.status : 'Unknown',
         ...(str(c.reason) ? { reason: str(c.reason) as string } : {}),
         ...(str(c.message) ? { message: str(c.message) as string } : {}),
         ...(since ? { lastTransitionTime: since } : {}),
+        ...(updated ? { lastUpdateTime: updated } : {}),
       };
     });
 }

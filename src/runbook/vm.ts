@@ -6,8 +6,9 @@ export interface VMSnapshot {
   hostname: string;
   status: string;
   ipAddress: string | null;
-  datacenterID: string;
-  offeringID: string;
+  /** null when the API did not say. */
+  datacenterID: string | null;
+  offeringID: string | null;
   createdOn: string;
   tags: string[];
 }
@@ -20,8 +21,8 @@ export interface VMFields {
   hostname: string;
   status: string;
   default_ip: string | null;
-  datacenter_id: number | string;
-  boxsize_id: number | string;
+  datacenter_id: number | string | null;
+  boxsize_id: number | string | null;
   created_on: string;
   tags: string[];
 }
@@ -34,8 +35,8 @@ export function toVMSnapshot(vm: VMFields): VMSnapshot {
     hostname: vm.hostname,
     status: vm.status,
     ipAddress: vm.default_ip,
-    datacenterID: String(vm.datacenter_id),
-    offeringID: String(vm.boxsize_id),
+    datacenterID: vm.datacenter_id === null ? null : String(vm.datacenter_id),
+    offeringID: vm.boxsize_id === null ? null : String(vm.boxsize_id),
     createdOn: vm.created_on,
     tags: [...vm.tags],
   };

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { workflowIdFor, type DiagnosisReport, type RunbookInput } from '../../src/runbook';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
 import { freePort } from '../../src/temporal/dev-server';
+import { startRunbook } from '../../src/temporal/start-runbook';
 import { controlPlaneFromEnv, kubeconfigYaml } from '../support/control-plane';
 import { createTestNamespace, VPSieNodeFixtures } from '../support/kube';
 
@@ -97,14 +98,10 @@ it('starts an embedded Temporal with its UI, runs the runbook, and stops cleanly
   const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
   try {
     const input: RunbookInput = { namespace, name: 'ng-b-ready' };
-    const report: DiagnosisReport = await new Client({ connection }).workflow.execute(
-      'provisioningFailedRunbook',
-      {
-        taskQueue: 'vpsie-runbook',
-        workflowId: workflowIdFor(input),
-        args: [input],
-      },
-    );
+    // As an alert receiver starts it: the product's helper, on the worker's default task queue.
+    const { workflowId, handle } = await startRunbook(new Client({ connection }), input);
+    expect(workflowId).toBe(workflowIdFor(input));
+    const report: DiagnosisReport = await handle.result();
     expect(report.outcome).toBe('recovered');
   } finally {
     await connection.close();

@@ -76,6 +76,8 @@ const nodeGroup = (name: string): KubeObject => ({
     minNodes: 1,
     maxNodes: 3,
     datacenterID: 'dc-1',
+    resourceIdentifier: 'cluster-1',
+    project: 'project-1',
     offeringIDs: ['offering-1'],
     osImageID: 'image-1',
     kubernetesVersion: 'v1.30.2',
@@ -167,18 +169,18 @@ describe('CRDs', () => {
     expectStatus(vnTable, 200);
     expect(vnTable.json.kind).toBe('Table');
     const vnCols = (vnTable.json.columnDefinitions as { name: string }[]).map((c) => c.name);
-    expect(vnCols).toEqual(['Name', 'Phase', 'NodeGroup', 'VPS ID', 'Node', 'Instance Type', 'Age']);
+    expect(vnCols).toEqual(['Name', 'VPS ID', 'Node', 'Phase', 'Instance Type', 'NodeGroup', 'Age']);
     const row = (vnTable.json.rows as { cells: unknown[] }[]).find((r) => r.cells[0] === 'printed');
-    expect(row?.cells.slice(0, 6)).toEqual(['printed', 'Failed', NG, 4242, 'node-printed', 'offering-1']);
+    expect(row?.cells.slice(0, 6)).toEqual(['printed', 4242, 'node-printed', 'Failed', 'offering-1', NG]);
 
     const ng = await create(nodeGroup(NG));
     await setStatus(ng, { currentNodes: 2, desiredNodes: 3, readyNodes: 1 });
     const ngTable = await admin('GET', `${GV}/namespaces/${NS}/nodegroups`, { accept: TABLE });
     expectStatus(ngTable, 200);
     const ngCols = (ngTable.json.columnDefinitions as { name: string }[]).map((c) => c.name);
-    expect(ngCols).toEqual(['Name', 'Min', 'Max', 'Current', 'Desired', 'Ready', 'Version', 'Age']);
+    expect(ngCols).toEqual(['Name', 'Min', 'Max', 'Desired', 'Current', 'Ready', 'Age']);
     const ngRow = (ngTable.json.rows as { cells: unknown[] }[]).find((r) => r.cells[0] === NG);
-    expect(ngRow?.cells.slice(0, 7)).toEqual([NG, 1, 3, 2, 3, 1, 'v1.30.2']);
+    expect(ngRow?.cells.slice(0, 6)).toEqual([NG, 1, 3, 3, 2, 1]);
   });
 
   it('keeps status behind the status subresource', async () => {
@@ -206,6 +208,24 @@ describe('CRDs', () => {
     });
     expect(withStatus.status).toMatchObject({ phase: 'Provisioning', resources: { cpu: 2 } });
     expect((withStatus.spec as Record<string, unknown>).vpsieInstanceID).toBe(4242);
+  });
+
+  it('refuses objects without their required fields', async () => {
+    // every required field, one by one: test/integration/crds.test.ts
+    const noProject = vpsieNode('no-project');
+    delete (noProject.spec as Record<string, unknown>).project;
+    const res = await admin('POST', collection(noProject), { body: noProject });
+    expectStatus(res, 422);
+    expect(res.json.details.causes).toEqual([
+      { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.project' },
+    ]);
+    const vn = await create(vpsieNode('no-phase'));
+    const noPhase = await admin('PATCH', `${objectPath(vn)}/status`, {
+      body: { status: { nodeName: 'n' } },
+      contentType: MERGE,
+    });
+    expectStatus(noPhase, 422);
+    expect(noPhase.text).toContain('status.phase: Required value');
   });
 
   it('validates field types', async () => {
@@ -313,6 +333,16 @@ describe(`RBAC of the restricted identity ${RUNBOOK_USER}`, () => {
     expectStatus(res, 200);
     expect(res.json.metadata.annotations['autoscaler.vpsie.com/reconcile-trigger']).toBe(trigger);
     expect(res.json.spec.kubernetesVersion).toBe('v1.31.1');
+    // a JSON Patch (with its `test`) is the same verb
+    const jsonPatch = await runbook('PATCH', objectPath(ng), {
+      body: [
+        { op: 'test', path: '/spec/kubernetesVersion', value: 'v1.31.1' },
+        { op: 'replace', path: '/spec/kubernetesVersion', value: 'v1.32.0' },
+      ],
+      contentType: 'application/json-patch+json',
+    });
+    expectStatus(jsonPatch, 200);
+    expect(jsonPatch.json.spec.kubernetesVersion).toBe('v1.32.0');
     expectStatus(await runbook('DELETE', objectPath(ng)), 403);
     const other = nodeGroup('not-created');
     expectStatus(await runbook('POST', collection(other), { body: other }), 403);

@@ -112,21 +112,14 @@ describe('deleteVPSieNode (Delete and Recreate)', () => {
     expect(still?.metadata.deletionTimestamp).toBeUndefined();
   });
 
-  it('refuses with 409 when the resourceVersion precondition is stale', async () => {
+  it('deletes after the controller rewrote status since the UID was read: the UID is the only precondition', async () => {
     const vn = await createVPSieNode('rv-moved');
-    await adminCustom.patchNamespacedCustomObjectStatus({
-      ...crd('vpsienodes', ns),
-      name: 'rv-moved',
-      body: [{ op: 'add', path: '/status', value: { phase: 'Failed' } }],
-    });
-    const err = await rejection(
-      kube.deleteVPSieNode(
-        { namespace: ns, name: 'rv-moved' },
-        { uid: vn.metadata.uid, resourceVersion: vn.metadata.resourceVersion },
-      ),
+    const rewritten = await fixtures.setStatus({ namespace: ns, name: 'rv-moved' }, { phase: 'Failed' });
+    expect(rewritten.metadata.resourceVersion).not.toBe(vn.metadata.resourceVersion);
+    expect(await kube.deleteVPSieNode({ namespace: ns, name: 'rv-moved' }, { uid: vn.metadata.uid })).toBe(
+      'deleted',
     );
-    expect(err.status).toBe(409);
-    expect(await adminGet('vpsienodes', 'rv-moved')).not.toBeNull();
+    expect(await adminGet('vpsienodes', 'rv-moved')).toBeNull();
   });
 
   it('only marks a VPSieNode that carries the controller finalizer', async () => {
@@ -226,83 +219,77 @@ describe('listEventsFor (runbook step 2)', () => {
 });
 
 describe('controller pods (runbook step 3)', () => {
-  const deployment = `ctl-${suffix}`;
-  const rs = `${deployment}-7d9f8c6b5`;
+  const app = `ctl-${suffix}`;
+  const selector = { namespace: 'kube-system', labelSelector: `app=${app}` };
 
   async function pod(
     name: string,
-    owner?: { kind: string; name: string },
-    containers = ['manager'],
+    labels: Record<string, string>,
+    containers = ['controller'],
     nodeName?: string,
   ): Promise<V1Pod> {
     cleanup.addKubeSystemPods(name);
     return adminCore.createNamespacedPod({
       namespace: 'kube-system',
       body: {
-        metadata: {
-          name,
-          ...(owner
-            ? {
-                ownerReferences: [
-                  {
-                    apiVersion: 'apps/v1',
-                    kind: owner.kind,
-                    name: owner.name,
-                    uid: randomUUID(),
-                    controller: true,
-                  },
-                ],
-              }
-            : {}),
-        },
+        metadata: { name, labels },
         spec: {
           nodeName,
-          containers: containers.map((c) => ({ name: c, image: 'registry.example/vpsie-autoscaler:v1' })),
+          containers: containers.map((c) => ({
+            name: c,
+            image: 'ghcr.io/vpsieinc/vpsie-k8s-autoscaler:0.7.8',
+          })),
         },
       },
     });
   }
 
-  it("finds the deployment's pods through their ReplicaSet, without reading the Deployment", async () => {
-    await pod(`${rs}-aaaaa`, { kind: 'ReplicaSet', name: rs });
-    const running = await pod(`${rs}-bbbbb`, { kind: 'ReplicaSet', name: rs });
-    await pod(`${deployment}-5c4b3a2-ccccc`); // no owner: its name says it is one
-    // look-alikes that are not the controller
-    await pod(`${deployment}-webhook-6f5d4c3b2-ddddd`, {
-      kind: 'ReplicaSet',
-      name: `${deployment}-webhook-6f5d4c3b2`,
-    });
-    await pod(`${deployment}-0`, { kind: 'StatefulSet', name: deployment });
-    await pod(`${deployment}-debug`);
+  it('finds the pods by label selector, whatever their Deployment or ReplicaSet is called', async () => {
+    // the kustomize install (vpsie-autoscaler-controller) and a Helm release name, side by side
+    const kustomize = `vpsie-autoscaler-controller-7d9f8c6b5-${suffix}`;
+    const running = await pod(kustomize, { app, component: 'controller' });
+    await pod(`prod-release-5c4b3a2-${suffix}`, { app });
+    // look-alikes by name that are not the controller's pods
+    await pod(`${app}-webhook-${suffix}`, { app: `${app}-webhook` });
+    await pod(`vpsie-autoscaler-${suffix}`, { other: app });
     await adminCore.replaceNamespacedPodStatus({
       namespace: 'kube-system',
       name: running.metadata!.name!,
       body: { ...running, status: { phase: 'Running' } },
     });
 
-    const pods = await kube.controllerPods({ deployment });
-    const names = pods.map((p) => p.metadata?.name);
-    expect(names[0]).toBe(`${rs}-bbbbb`); // the running one first
-    expect([...names].sort()).toEqual([`${deployment}-5c4b3a2-ccccc`, `${rs}-aaaaa`, `${rs}-bbbbb`]);
-    expect(await kube.controllerPods({ deployment: `absent-${suffix}` })).toEqual([]);
+    const names = (await kube.controllerPods(selector)).map((p) => p.metadata?.name);
+    expect(names).toEqual([kustomize, `prod-release-5c4b3a2-${suffix}`]); // the running one first
+    const narrower = await kube.controllerPods({
+      ...selector,
+      labelSelector: `app=${app},component=controller`,
+    });
+    expect(narrower.map((p) => p.metadata?.name)).toEqual([
+      `vpsie-autoscaler-controller-7d9f8c6b5-${suffix}`,
+    ]);
+    expect(await kube.controllerPods({ ...selector, labelSelector: `app=absent-${suffix}` })).toEqual([]);
   });
 
-  it('reports a pod whose log cannot be read yet instead of failing the whole read', async () => {
+  it('reads the named container, else the first; a pod whose log cannot be read says why', async () => {
     const lonely = `solo-${suffix}`;
-    const replicaSet = { kind: 'ReplicaSet', name: `${lonely}-6b5c4d3e2` };
-    await pod(`${lonely}-6b5c4d3e2-eeeee`, replicaSet, ['sidecar', lonely]);
-    const placed = await pod(`${lonely}-6b5c4d3e2-fffff`, replicaSet, [lonely], `gone-${suffix}`);
-    const logs = await kube.controllerLogs({ deployment: lonely, filter: /provision/i });
+    await pod(`${lonely}-a`, { app: lonely }, ['sidecar', 'controller']);
+    const placed = await pod(`${lonely}-b`, { app: lonely }, ['vpsie-autoscaler'], `gone-${suffix}`);
+    const logs = await kube.controllerLogs({
+      namespace: 'kube-system',
+      labelSelector: `app=${lonely}`,
+      container: 'controller',
+      filter: /provision/i,
+    });
     expect([...logs].sort((a, b) => a.pod.localeCompare(b.pod))).toEqual([
       {
-        pod: `${lonely}-6b5c4d3e2-eeeee`,
-        container: lonely, // the container named like the deployment, not the first one
+        pod: `${lonely}-a`,
+        container: 'controller', // the named one, not the first
         lines: [],
         error: expect.stringMatching(/not scheduled/),
       },
       {
         pod: placed.metadata!.name,
-        container: lonely,
+        container: 'vpsie-autoscaler', // no container by that name (a Helm release): the first
         lines: [],
         error: expect.stringMatching(/HTTP 404/), // its node is gone
       },
@@ -310,11 +297,19 @@ describe('controller pods (runbook step 3)', () => {
   });
 
   it('may not list pods outside kube-system: 403', async () => {
-    const err = await rejection(kube.controllerPods({ namespace: ns, deployment }));
+    const err = await rejection(kube.controllerPods({ ...selector, namespace: ns }));
     expect(err.status).toBe(403);
     expect(err.permanent).toBe(true);
     expect(err.message).not.toContain(process.env.KUBE_TEST_RUNBOOK_TOKEN as string);
-    await expect(kube.controllerLogs({ namespace: ns })).rejects.toMatchObject({ status: 403 });
+    await expect(
+      kube.controllerLogs({ ...selector, namespace: ns, container: 'controller' }),
+    ).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('an invalid label selector is a permanent 400', async () => {
+    const err = await rejection(kube.controllerPods({ ...selector, labelSelector: 'app in (' }));
+    expect(err.status).toBe(400);
+    expect(err.permanent).toBe(true);
   });
 });
 
@@ -366,20 +361,23 @@ describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
     expect(read.spec).toMatchObject({ kubernetesVersion: 'v1.30.2', sshKeyIDs: ['k-1', 'k-2'] });
   });
 
-  it('sets spec.kubernetesVersion, keeping the rest of the spec', async () => {
+  it('sets spec.kubernetesVersion from the diagnosed value, keeping the rest of the spec', async () => {
     const ng = await createNodeGroup('ng-version');
     const ref = { namespace: ns, name: 'ng-version' };
-    const patched = (await kube.setNodeGroupKubernetesVersion(
-      ref,
-      'v1.34.4',
-      ng.metadata.resourceVersion,
-    )) as KubeObject;
+    // the controller's status writes do not matter: only the field (and the UID) is tested
+    await fixtures.setStatus(ref, { currentNodes: 1, desiredNodes: 2, readyNodes: 0 }, 'nodegroups');
+    const patched = (await kube.setNodeGroupKubernetesVersion(ref, {
+      from: 'v1.30.2',
+      to: 'v1.34.4',
+      uid: ng.metadata.uid,
+    })) as KubeObject;
     expect(patched.metadata.resourceVersion).not.toBe(ng.metadata.resourceVersion);
     const read = (await adminGet('nodegroups', 'ng-version')) as KubeObject;
     expect(read.spec).toMatchObject({ kubernetesVersion: 'v1.34.4', sshKeyIDs: ['k-1', 'k-2'], minNodes: 1 });
+    expect(read.metadata.annotations).toEqual({ owner: 'team-a' });
   });
 
-  it('refuses a version patch on a stale resourceVersion with 409, leaving the NodeGroup as it was', async () => {
+  it('refuses (422) when the version is no longer the diagnosed one, or the UID another, and changes nothing', async () => {
     const ng = await createNodeGroup('ng-stale');
     const ref = { namespace: ns, name: 'ng-stale' };
     // someone else changes the NodeGroup after it was read
@@ -388,22 +386,27 @@ describe('NodeGroups (causes 4 and 5, Force NodeGroup Reconciliation)', () => {
       name: ref.name,
       body: [{ op: 'replace', path: '/spec/kubernetesVersion', value: 'v1.33.0' }],
     });
-    const err = await rejection(
-      kube.setNodeGroupKubernetesVersion(ref, 'v1.34.4', ng.metadata.resourceVersion),
-    );
-    expect(err.status).toBe(409);
+    const changed = { from: 'v1.30.2', to: 'v1.34.4' };
+    const err = await rejection(kube.setNodeGroupKubernetesVersion(ref, changed));
+    expect(err.status).toBe(422);
     expect(err.permanent).toBe(true);
-    expect(((await adminGet('nodegroups', ref.name)) as KubeObject).spec).toMatchObject({
-      kubernetesVersion: 'v1.33.0',
-    });
+    const replaced = { from: 'v1.33.0', to: 'v1.34.4', uid: 'another-uid' };
+    expect((await rejection(kube.setNodeGroupKubernetesVersion(ref, replaced))).status).toBe(422);
+    const after = (await adminGet('nodegroups', ref.name)) as KubeObject;
+    expect(after.spec).toMatchObject({ kubernetesVersion: 'v1.33.0' });
+    expect(after.metadata.uid).toBe(ng.metadata.uid);
   });
 
   it('gets 422 for a version the CRD does not accept, and 404 for a missing NodeGroup', async () => {
     await createNodeGroup('ng-invalid');
     const invalid = await rejection(
-      kube.setNodeGroupKubernetesVersion({ namespace: ns, name: 'ng-invalid' }, '1.34'),
+      kube.setNodeGroupKubernetesVersion(
+        { namespace: ns, name: 'ng-invalid' },
+        { from: 'v1.30.2', to: '1.34' },
+      ),
     );
     expect(invalid.status).toBe(422);
+    expect(invalid.message).toContain('should match');
     const missing = await rejection(kube.annotateNodeGroup({ namespace: ns, name: 'ng-absent' }, 'a', 'b'));
     expect(missing.status).toBe(404);
   });

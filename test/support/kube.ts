@@ -44,22 +44,50 @@ export type KubeObject = {
   [k: string]: unknown;
 };
 
-/** What a fixture sets: extra metadata (labels, annotations, finalizers, …) and the whole spec. */
+/** What a fixture sets: extra metadata (labels, annotations, finalizers, …) and spec fields. */
 export interface FixtureFields {
   metadata?: Record<string, unknown>;
+  /** Merged over the required fields' defaults below, so that every fixture is an object the CRD accepts. */
   spec?: Record<string, unknown>;
 }
+
+/**
+ * Every field the upstream VPSieNode CRD requires, with the values the controller would write for a node it has
+ * not provisioned yet (vpsieInstanceID 0 is written, never omitted: the Go field has no omitempty).
+ */
+export const VPSIENODE_REQUIRED_SPEC: Readonly<Record<string, unknown>> = {
+  vpsieInstanceID: 0,
+  instanceType: 'offering-1',
+  nodeGroupName: 'ng-a',
+  datacenterID: 'dc-1',
+  resourceIdentifier: 'cluster-1',
+  project: 'project-1',
+  kubernetesVersion: 'v1.30.2',
+};
+
+/** Every field the upstream NodeGroup CRD requires (offeringIDs: at least one). */
+export const NODEGROUP_REQUIRED_SPEC: Readonly<Record<string, unknown>> = {
+  minNodes: 1,
+  maxNodes: 3,
+  datacenterID: 'dc-1',
+  resourceIdentifier: 'cluster-1',
+  project: 'project-1',
+  offeringIDs: ['offering-1'],
+  kubernetesVersion: 'v1.30.2',
+};
 
 /** Plays the controller's part in tests: creates VPSieNodes and NodeGroups and writes status, as an admin. */
 export class VPSieNodeFixtures {
   private readonly api = kubeConfigFor('admin').makeApiClient(CustomObjectsApi);
 
   async vpsieNode(namespace: string, name: string, fields: FixtureFields = {}): Promise<KubeObject> {
-    return this.createObject('vpsienodes', 'VPSieNode', namespace, name, fields);
+    const spec = { ...VPSIENODE_REQUIRED_SPEC, ...fields.spec };
+    return this.createObject('vpsienodes', 'VPSieNode', namespace, name, { ...fields, spec });
   }
 
   async nodeGroup(namespace: string, name: string, fields: FixtureFields = {}): Promise<KubeObject> {
-    return this.createObject('nodegroups', 'NodeGroup', namespace, name, fields);
+    const spec = { ...NODEGROUP_REQUIRED_SPEC, ...fields.spec };
+    return this.createObject('nodegroups', 'NodeGroup', namespace, name, { ...fields, spec });
   }
 
   /** An autoscaler object as it is now; null when there is none. */
@@ -81,18 +109,23 @@ export class VPSieNodeFixtures {
     if (status) await this.setStatus(ref, status);
   }
 
-  async setStatus(ref: VPSieNodeRef, status: Record<string, unknown>): Promise<void> {
+  /** Merges `status` into the object's status (a VPSieNode's needs `phase`, a NodeGroup's the three counts). */
+  async setStatus(
+    ref: VPSieNodeRef,
+    status: Record<string, unknown>,
+    plural = 'vpsienodes',
+  ): Promise<KubeObject> {
     const current = (await this.api.getNamespacedCustomObject({
-      ...crd('vpsienodes', ref.namespace),
+      ...crd(plural, ref.namespace),
       name: ref.name,
     })) as {
       status?: Record<string, unknown>;
     };
-    await this.api.replaceNamespacedCustomObjectStatus({
-      ...crd('vpsienodes', ref.namespace),
+    return (await this.api.replaceNamespacedCustomObjectStatus({
+      ...crd(plural, ref.namespace),
       name: ref.name,
       body: { ...current, status: { ...(current.status ?? {}), ...status } },
-    });
+    })) as KubeObject;
   }
 
   private async createObject(
@@ -138,5 +171,112 @@ export class ClusterCleanup {
         this.core.deleteNamespacedPod({ namespace: 'kube-system', name }).catch(() => undefined),
       ),
     ]);
+  }
+}
+
+export interface StatusChurnerOptions {
+  /** The controller's requeue period, scaled down for tests (it is a few seconds upstream). Default 25 ms. */
+  intervalMs?: number;
+  /** Bound on the writes of one churner, so that a forgotten one stops by itself. Default 2000. */
+  maxWrites?: number;
+}
+
+/**
+ * The controller's requeue loop while a node is in flight, as far as the API sees it: read the object, write its
+ * whole status back through the status subresource (Status().Update) with each condition's lastUpdateTime
+ * stamped now, again and again, so that the resourceVersion keeps moving. `writes` counts the writes that
+ * landed; `nextWrite()` waits for a write that began (read the object) after the call, so its resourceVersion is
+ * newer than anything read before the call: a test can prove that churn happened at a given point.
+ * Timestamps carry milliseconds because the requeue period is scaled down from seconds to milliseconds here.
+ * Stops on stop(), at maxWrites, or when the object is gone.
+ */
+export class StatusChurner {
+  private readonly api = kubeConfigFor('admin').makeApiClient(CustomObjectsApi);
+  private readonly intervalMs: number;
+  private readonly maxWrites: number;
+  private readonly waiters: { after: number; resolve: (rv: string) => void; reject: (e: Error) => void }[] =
+    [];
+  /** Rounds begun (each reads, then writes). */
+  private rounds = 0;
+  private running = true;
+  private done: Promise<void> = Promise.resolve();
+  /** Status writes that landed. */
+  writes = 0;
+  /** The resourceVersion each write produced, in order. */
+  readonly resourceVersions: string[] = [];
+  /** Why it stopped by itself (object gone, bound reached, an unexpected error); null while running. */
+  endedBecause: string | null = null;
+
+  constructor(
+    private readonly plural: 'vpsienodes' | 'nodegroups',
+    private readonly ref: { namespace: string; name: string },
+    opts: StatusChurnerOptions = {},
+  ) {
+    this.intervalMs = opts.intervalMs ?? 25;
+    this.maxWrites = opts.maxWrites ?? 2000;
+  }
+
+  start(): this {
+    this.done = this.loop();
+    return this;
+  }
+
+  /**
+   * Resolves with the resourceVersion of the first write whose round began after this call (a write already in
+   * flight does not count); rejects when the churner ends first.
+   */
+  nextWrite(): Promise<string> {
+    if (this.endedBecause) return Promise.reject(new Error(`churner ended: ${this.endedBecause}`));
+    return new Promise((resolve, reject) => this.waiters.push({ after: this.rounds, resolve, reject }));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+
+  private end(reason: string): void {
+    this.running = false;
+    this.endedBecause ??= reason;
+    for (const w of this.waiters.splice(0)) w.reject(new Error(`churner ended: ${reason}`));
+  }
+
+  private async loop(): Promise<void> {
+    const where = { ...crd(this.plural, this.ref.namespace), name: this.ref.name };
+    while (this.running) {
+      if (this.writes >= this.maxWrites) return this.end(`reached ${this.maxWrites} writes`);
+      const round = ++this.rounds;
+      try {
+        const current = (await this.api.getNamespacedCustomObject(where)) as KubeObject & {
+          status?: Record<string, unknown>;
+        };
+        const now = new Date().toISOString();
+        const status = { ...(current.status ?? {}) };
+        status.conditions = ((status.conditions as Record<string, unknown>[] | undefined) ?? []).map((c) => ({
+          ...c,
+          lastUpdateTime: now,
+        }));
+        const written = (await this.api.replaceNamespacedCustomObjectStatus({
+          ...where,
+          body: { ...current, status },
+        })) as KubeObject;
+        // an unchanged status is no write at all for the apiserver: the test forgot to give it a condition
+        if (written.metadata.resourceVersion === current.metadata.resourceVersion)
+          return this.end('status has no condition whose lastUpdateTime could move');
+        this.writes += 1;
+        this.resourceVersions.push(written.metadata.resourceVersion);
+        for (const w of this.waiters.filter((w) => w.after < round)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(written.metadata.resourceVersion);
+        }
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 404) return this.end('object gone');
+        // 409: someone wrote between our read and write, as happens to the controller: requeue
+        if (code !== 409) return this.end(`unexpected error: ${(err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, this.intervalMs));
+    }
+    this.end('stopped');
   }
 }

@@ -57,6 +57,83 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/TEMPORAL_TASK_QUEUE/);
   });
 
+  it("finds the controller's pods by label: upstream defaults, overridable, checked", () => {
+    expect(loadConfig({}).controller).toEqual({
+      namespace: 'kube-system',
+      labelSelector: 'app=vpsie-autoscaler',
+      container: 'controller',
+    });
+    const helm = loadConfig({
+      CONTROLLER_NAMESPACE: 'autoscaler',
+      CONTROLLER_LABEL_SELECTOR:
+        'app.kubernetes.io/name=vpsie-autoscaler, app.kubernetes.io/instance in (prod)',
+      CONTROLLER_CONTAINER: 'vpsie-autoscaler',
+    });
+    expect(helm.controller).toEqual({
+      namespace: 'autoscaler',
+      labelSelector: 'app.kubernetes.io/name=vpsie-autoscaler, app.kubernetes.io/instance in (prod)',
+      container: 'vpsie-autoscaler',
+    });
+    for (const ok of ['app', '!canary', 'tier!=web', 'app=', 'app==x,tier notin (a, b)'])
+      expect(loadConfig({ CONTROLLER_LABEL_SELECTOR: ok }).controller.labelSelector).toBe(ok);
+    let error: unknown;
+    try {
+      loadConfig({
+        CONTROLLER_NAMESPACE: 'Kube_System',
+        CONTROLLER_LABEL_SELECTOR: 'app=x y',
+        CONTROLLER_CONTAINER: '-c',
+      });
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/CONTROLLER_NAMESPACE must be a namespace name, got "Kube_System"/);
+    expect(problems).toMatch(/CONTROLLER_LABEL_SELECTOR must be a label selector .*, got "app=x y"/);
+    expect(problems).toMatch(/CONTROLLER_CONTAINER must be a container name, got "-c"/);
+    for (const bad of ['=x', 'app in ()', 'a,,b', 'app=x=y'])
+      expect(() => loadConfig({ CONTROLLER_LABEL_SELECTOR: bad })).toThrow(/CONTROLLER_LABEL_SELECTOR/);
+  });
+
+  it('requires https for the VPSie API except to a loopback host, naming the value', () => {
+    for (const ok of ['http://127.0.0.1:8080/v2', 'http://localhost/v2', 'http://[::1]:9/v2'])
+      expect(loadConfig({ VPSIE_API_URL: ok }).vpsie.baseUrl).toBe(ok);
+    for (const bad of ['http://api.vpsie.com/v2', 'http://10.0.0.7/v2', 'http://127.example.com/v2'])
+      expect(() => loadConfig({ VPSIE_API_URL: bad })).toThrow(
+        new RegExp(`VPSIE_API_URL must use https \\(http only to a loopback host\\), got "${bad}"`),
+      );
+  });
+
+  it('takes VPSie client credentials as values or files, both halves, and not beside a token', () => {
+    expect(
+      loadConfig({ VPSIE_CLIENT_ID: 'id-1', VPSIE_CLIENT_SECRET_FILE: '/run/secrets/secret' }).vpsie,
+    ).toEqual({
+      baseUrl: 'https://api.vpsie.com/v2',
+      clientId: 'id-1',
+      clientSecretFile: '/run/secrets/secret',
+    });
+    const problems = (env: NodeJS.ProcessEnv): string => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    expect(problems({ VPSIE_CLIENT_ID: 'id-1' })).toMatch(/VPSIE_CLIENT_SECRET\(_FILE\) is missing/);
+    expect(problems({ VPSIE_CLIENT_SECRET: 's' })).toMatch(/VPSIE_CLIENT_ID\(_FILE\) is missing/);
+    expect(
+      problems({ VPSIE_CLIENT_SECRET: 's', VPSIE_CLIENT_SECRET_FILE: '/f', VPSIE_CLIENT_ID: 'i' }),
+    ).toMatch(/only one of VPSIE_CLIENT_SECRET_FILE and VPSIE_CLIENT_SECRET/);
+    const both = problems({
+      VPSIE_TOKEN: 't',
+      VPSIE_CLIENT_ID: 'i',
+      VPSIE_CLIENT_SECRET: 'super-secret-value',
+    });
+    expect(both).toMatch(/either a VPSie token .* or client credentials .*, not both/);
+    // The secret's value is never echoed.
+    expect(both).not.toContain('super-secret-value');
+  });
+
   it('refuses the same port for the dev server and its UI', () => {
     expect(() => loadConfig({ TEMPORAL_DEV_PORT: '9000', TEMPORAL_DEV_UI_PORT: '9000' })).toThrow(
       /must differ/,

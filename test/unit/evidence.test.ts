@@ -1,10 +1,15 @@
 import {
   controllerLogFilter,
+  findRegisteredNode,
   MAX_LOG_LINE_LENGTH,
+  noControllerPodsNote,
+  registrationTargetOf,
   sanitizeLogLine,
   toEventSummary,
   toNodeGroupSnapshot,
   toNodeSnapshot,
+  toVPSieNodeSnapshot,
+  VPSIENODE_FINALIZER,
 } from '../../src/runbook';
 
 describe('toEventSummary', () => {
@@ -112,6 +117,7 @@ describe('toNodeSnapshot', () => {
       readySince: '2026-11-24T10:04:00Z',
       kubeletVersion: 'v1.30.2',
       internalIP: '10.1.0.9',
+      externalIP: '203.0.113.9',
       creationTimestamp: '2026-11-24T10:03:00Z',
     });
   });
@@ -124,6 +130,7 @@ describe('toNodeSnapshot', () => {
       readyReason: null,
       kubeletVersion: null,
       internalIP: null,
+      externalIP: null,
     });
   });
 
@@ -142,6 +149,7 @@ describe('toNodeGroupSnapshot', () => {
       namespace: 'prod',
       uid: 'g-1',
       resourceVersion: '812',
+      labels: { 'autoscaler.vpsie.com/managed': 'true' },
       annotations: {
         'reconcile-trigger': '1795000000',
         'kubectl.kubernetes.io/last-applied-configuration': '{}',
@@ -156,9 +164,13 @@ describe('toNodeGroupSnapshot', () => {
       osImageID: 'img-1',
       kubernetesVersion: 'v1.30.2',
       sshKeyIDs: ['k-1'],
-      userData: '#cloud-config\npassword: hunter2',
+      resourceIdentifier: 'cluster-1',
+      project: 'project-1',
+      kubeSizeID: 12,
+      notes: 'password: hunter2',
     },
     status: {
+      vpsieGroupID: 77,
       desiredNodes: 3,
       currentNodes: 2,
       readyNodes: 1,
@@ -179,13 +191,17 @@ describe('toNodeGroupSnapshot', () => {
       offeringIDs: ['o-1', 'o-2'],
       datacenterID: 'dc-1',
       osImageID: 'img-1',
+      kubeSizeID: 12,
+      resourceIdentifier: 'cluster-1',
+      managed: true,
+      vpsieGroupID: 77,
       desiredNodes: 3,
       currentNodes: 2,
       readyNodes: 1,
       reconcileTrigger: '1795000000',
       conditions: [{ type: 'Error', status: 'True', reason: 'VPSieAPIError', message: 'quota exceeded' }],
     });
-    // user data may hold credentials: it never reaches history
+    // free text may hold anything, credentials included: it never reaches history
     expect(JSON.stringify(toNodeGroupSnapshot(ng))).not.toContain('hunter2');
   });
 
@@ -194,6 +210,9 @@ describe('toNodeGroupSnapshot', () => {
     expect(s).toMatchObject({
       minNodes: null,
       maxNodes: 2,
+      managed: false,
+      kubeSizeID: null,
+      vpsieGroupID: null,
       desiredNodes: null,
       currentNodes: null,
       readyNodes: null,
@@ -206,6 +225,184 @@ describe('toNodeGroupSnapshot', () => {
 
   it('refuses an object without name or namespace', () => {
     expect(() => toNodeGroupSnapshot({ metadata: { name: 'x' } })).toThrow(/namespace/);
+  });
+});
+
+describe('toVPSieNodeSnapshot: what "vpsieInstanceID 0" needs beside it', () => {
+  const vn = {
+    metadata: {
+      name: 'ng-a-7x2k',
+      namespace: 'kube-system',
+      uid: 'u-7',
+      resourceVersion: '900',
+      creationTimestamp: '2026-11-24T10:00:00Z',
+      annotations: { 'autoscaler.vpsie.com/creation-requested': 'true', other: 'x' },
+      finalizers: [VPSIENODE_FINALIZER],
+      managedFields: [{ manager: 'vpsie-autoscaler' }],
+    },
+    spec: {
+      vpsieInstanceID: 0,
+      instanceType: 'o-1',
+      nodeGroupName: 'ng-a',
+      datacenterID: 'dc-1',
+      resourceIdentifier: 'cluster-1',
+      project: 'p-1',
+      kubernetesVersion: 'v1.30.2',
+      vpsieGroupID: 77,
+      vpsieNodeIdentifier: '5f0c7a4e-node',
+      ipAddress: '203.0.113.20',
+    },
+    status: {
+      phase: 'Provisioning',
+      createdAt: '2026-11-24T10:00:05Z',
+      hostname: 'ng-a-7x2k-ab12',
+      vpsieStatus: 'running',
+      conditions: [
+        {
+          type: 'VPSReady',
+          status: 'False',
+          reason: 'Provisioning',
+          lastTransitionTime: '2026-11-24T10:00:05Z',
+          lastUpdateTime: '2026-11-24T10:04:55Z',
+        },
+      ],
+    },
+  };
+
+  it('keeps the annotation, identifier, addresses, hostname, VPSie status, group, cluster and finalizers', () => {
+    const s = toVPSieNodeSnapshot(vn);
+    expect(s).toMatchObject({
+      vpsieInstanceID: 0,
+      creationRequested: true,
+      vpsieNodeIdentifier: '5f0c7a4e-node',
+      vpsieGroupID: 77,
+      resourceIdentifier: 'cluster-1',
+      ipAddress: '203.0.113.20',
+      ipv6Address: null,
+      hostname: 'ng-a-7x2k-ab12',
+      vpsieStatus: 'running',
+      finalizers: [VPSIENODE_FINALIZER],
+      provisioningStartedAt: '2026-11-24T10:00:05Z',
+      conditions: [
+        {
+          type: 'VPSReady',
+          status: 'False',
+          reason: 'Provisioning',
+          lastTransitionTime: '2026-11-24T10:00:05Z',
+          lastUpdateTime: '2026-11-24T10:04:55Z',
+        },
+      ],
+    });
+    const json = JSON.stringify(s);
+    expect(json).not.toContain('managedFields');
+    expect(json).not.toContain('"other"');
+  });
+
+  it('says plainly when nothing beside the id speaks of a VM', () => {
+    const bare = toVPSieNodeSnapshot({
+      metadata: {
+        name: 'n',
+        namespace: 'ns',
+        annotations: { 'autoscaler.vpsie.com/creation-requested': 'false' },
+      },
+      spec: { vpsieInstanceID: 0 },
+      status: { phase: 'Pending', conditions: [{ type: 'Error', status: 'True', lastUpdateTime: null }] },
+    });
+    expect(bare).toMatchObject({
+      creationRequested: false,
+      vpsieNodeIdentifier: null,
+      vpsieGroupID: 0,
+      resourceIdentifier: null,
+      ipAddress: null,
+      hostname: null,
+      vpsieStatus: null,
+      finalizers: [],
+      // Go writes a zero metav1.Time as null: absent, not "null"
+      conditions: [{ type: 'Error', status: 'True' }],
+    });
+  });
+});
+
+describe('findRegisteredNode (runbook step 5)', () => {
+  const target = registrationTargetOf(
+    toVPSieNodeSnapshot({
+      metadata: { name: 'ng-a-7x2k', namespace: 'kube-system' },
+      spec: { ipAddress: '203.0.113.20', ipv6Address: '2001:db8::20', nodeName: 'wanted-name' },
+      status: { hostname: 'ng-a-7x2k-ab12' },
+    }),
+  );
+  const node = (
+    name: string,
+    opts: { addresses?: [string, string][]; vpsienode?: string; created?: string } = {},
+  ) => ({
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      creationTimestamp: opts.created ?? '2026-11-24T10:00:00Z',
+      labels: opts.vpsienode ? { 'autoscaler.vpsie.com/vpsienode': opts.vpsienode } : {},
+    },
+    status: { addresses: (opts.addresses ?? []).map(([type, address]) => ({ type, address })) },
+  });
+  const found = (nodes: unknown[]) => {
+    const r = findRegisteredNode(target, nodes);
+    return r && { matchedBy: r.matchedBy, name: r.node.name };
+  };
+
+  it('builds the target from the snapshot: IPv4 and IPv6, node name and hostname', () => {
+    expect(target).toEqual({
+      vpsieNode: 'ng-a-7x2k',
+      ipAddresses: ['203.0.113.20', '2001:db8::20'],
+      nodeNames: ['wanted-name', 'ng-a-7x2k-ab12'],
+    });
+  });
+
+  it('matches by InternalIP or ExternalIP first, then by label, then by name or Hostname address', () => {
+    const byName = node('wanted-name');
+    const byHostname = node('other', { addresses: [['Hostname', 'ng-a-7x2k-ab12']] });
+    const byLabel = node('labelled', { vpsienode: 'ng-a-7x2k' });
+    const byInternal = node('internal', { addresses: [['InternalIP', '203.0.113.20']] });
+    const byExternal = node('external', { addresses: [['ExternalIP', '2001:db8::20']] });
+    expect(found([byName, byLabel, byInternal])).toEqual({ matchedBy: 'ip', name: 'internal' });
+    expect(found([byName, byExternal])).toEqual({ matchedBy: 'ip', name: 'external' });
+    expect(found([byName, byLabel])).toEqual({ matchedBy: 'label', name: 'labelled' });
+    expect(found([byName])).toEqual({ matchedBy: 'name', name: 'wanted-name' });
+    expect(found([byHostname])).toEqual({ matchedBy: 'name', name: 'other' });
+    // the Node's own name before a Hostname address, whatever the order
+    expect(found([byHostname, byName])).toEqual({ matchedBy: 'name', name: 'wanted-name' });
+    // the IP as a Hostname address, or a label for another VPSieNode, is no match
+    const lookalikes = [
+      node('h', { addresses: [['Hostname', '203.0.113.20']] }),
+      node('l', { vpsienode: 'ng-a-7x2k-2' }),
+    ];
+    expect(found(lookalikes)).toBeNull();
+    expect(found([])).toBeNull();
+  });
+
+  it('among Nodes with the same IP prefers the one that also matches otherwise, then the newest', () => {
+    const ip: [string, string][] = [['InternalIP', '203.0.113.20']];
+    const stale = node('stale', { addresses: ip, created: '2026-11-20T00:00:00Z' });
+    const fresh = node('fresh', { addresses: ip, created: '2026-11-24T10:05:00Z' });
+    const labelled = node('labelled', {
+      addresses: ip,
+      vpsienode: 'ng-a-7x2k',
+      created: '2026-11-01T00:00:00Z',
+    });
+    expect(found([stale, fresh])).toEqual({ matchedBy: 'ip', name: 'fresh' });
+    expect(found([stale, labelled, fresh])).toEqual({ matchedBy: 'ip', name: 'labelled' });
+  });
+
+  it('with no address or name known, only the label can match', () => {
+    const t = { vpsieNode: 'ng-a-7x2k', ipAddresses: [], nodeNames: [] };
+    expect(findRegisteredNode(t, [node('')])).toBeNull();
+    expect(findRegisteredNode(t, [node('x', { vpsienode: 'ng-a-7x2k' })])?.matchedBy).toBe('label');
+  });
+});
+
+describe('noControllerPodsNote', () => {
+  it('says what was looked for, not what it means', () => {
+    expect(noControllerPodsNote({ namespace: 'kube-system', labelSelector: 'app=vpsie-autoscaler' })).toBe(
+      'no pods match app=vpsie-autoscaler in kube-system',
+    );
   });
 });
 

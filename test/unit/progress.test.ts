@@ -3,32 +3,17 @@ import {
   describeStatus,
   outcomeOf,
   toVPSieNodeSnapshot,
+  type RunbookStatus,
   type VPSieNodeSnapshot,
 } from '../../src/runbook';
+import { vpsieNodeSnapshot } from '../support/snapshots';
 
 const limits = { provisioningLimitMs: 10 * 60_000, joiningLimitMs: 15 * 60_000 };
 const t0 = Date.parse('2026-11-24T10:00:00Z');
 const min = 60_000;
 
 function node(phase: string | null, extra: Partial<VPSieNodeSnapshot> = {}): VPSieNodeSnapshot {
-  return {
-    namespace: 'kube-system',
-    name: 'ng-a-1',
-    uid: 'u1',
-    resourceVersion: '1',
-    phase,
-    vpsieInstanceID: 0,
-    nodeGroupName: 'ng-a',
-    nodeName: null,
-    provisioningStartedAt: new Date(t0).toISOString(),
-    provisionedAt: null,
-    joinedAt: null,
-    readyAt: null,
-    deletionTimestamp: null,
-    lastError: null,
-    conditions: [],
-    ...extra,
-  };
+  return vpsieNodeSnapshot({ phase, provisioningStartedAt: new Date(t0).toISOString(), ...extra });
 }
 
 describe('assessProgress', () => {
@@ -121,14 +106,30 @@ describe('toVPSieNodeSnapshot', () => {
 
 describe('describeStatus', () => {
   const ref = { namespace: 'kube-system', name: 'ng-a-1' };
-  const base = { ref, stageSince: '2026-11-24T10:00:00Z', checks: 1, nextCheckAt: null, outcome: null };
+  const base: RunbookStatus = {
+    ref,
+    stage: 'diagnosing',
+    stageSince: '2026-11-24T10:00:00Z',
+    startedAt: '2026-11-24T10:00:00Z',
+    run: 1,
+    checks: 1,
+    progress: null,
+    nextCheckAt: null,
+    outcome: null,
+    error: null,
+  };
+  const inProgress = {
+    kind: 'in-progress' as const,
+    reason: 'Provisioning for 4 min',
+    deadline: '2026-11-24T10:10:00Z',
+  };
 
   it('says what the run waits for and when it looks next', () => {
     const text = describeStatus(
       {
         ...base,
         stage: 'waiting-for-controller',
-        progress: { kind: 'in-progress', reason: 'Provisioning for 4 min', deadline: '2026-11-24T10:10:00Z' },
+        progress: inProgress,
         nextCheckAt: new Date(t0 + 90_000).toISOString(),
       },
       t0,
@@ -136,6 +137,11 @@ describe('describeStatus', () => {
     expect(text).toBe(
       'VPSieNode kube-system/ng-a-1: Provisioning for 4 min; waiting for the controller, next check in 1m 30s',
     );
+  });
+
+  it('says when it is looking again while it waits', () => {
+    const text = describeStatus({ ...base, stage: 'waiting-for-controller', progress: inProgress }, t0);
+    expect(text).toBe('VPSieNode kube-system/ng-a-1: Provisioning for 4 min; checking again (check 2)');
   });
 
   it('names the outcome when done', () => {
@@ -149,5 +155,25 @@ describe('describeStatus', () => {
       t0,
     );
     expect(text).toBe('VPSieNode kube-system/ng-a-1: recovered (phase Ready)');
+  });
+
+  it('names the failed step and its error when the read failed', () => {
+    const text = describeStatus(
+      {
+        ...base,
+        stage: 'completed',
+        outcome: 'read-failed',
+        error: {
+          step: 'checkVPSieNode',
+          type: 'Kubernetes403',
+          message: 'vpsienodes "ng-a-1" is forbidden',
+          retryState: 'NON_RETRYABLE_FAILURE',
+        },
+      },
+      t0,
+    );
+    expect(text).toBe(
+      'VPSieNode kube-system/ng-a-1: read-failed (checkVPSieNode: Kubernetes403: vpsienodes "ng-a-1" is forbidden)',
+    );
   });
 });

@@ -1,9 +1,10 @@
 /**
  * VPSie API simulator for tests: plain node:http on 127.0.0.1 (random port), base path `/v2`.
  *
- * It plays the API of domain.md §3, independently of the project's client (its own wire types, so a wrong
- * field name in the client is caught rather than mirrored):
+ * It plays the API of domain.md §3 and §8, independently of the project's client:
  *
+ *   POST   /auth/from/api       form (or JSON) clientId, clientSecret → {accessToken:{token, expires},
+ *                                refreshToken:{token, expires}}; wrong ones → 401 {error:true, message, code}
  *   GET    /vm                  list, paginated: {error:false, data:[...], pagination:{total, count, per_page,
  *                                current_page, total_pages}}; query `page` (default 1), `per_page` (default 25,
  *                                1..100; anything else answers 400)
@@ -15,196 +16,82 @@
  *   GET    /datacenters         paginated
  *   GET    /images              paginated
  *   GET    /sshkeys             paginated;            GET /sshkey/:identifier (identifier or numeric id)
- *   GET    /account/quota       {error:false, data:{vms:{used,limit}, cpu:{used,limit}, ramMB:{used,limit}}};
- *                                `used` is computed from the VMs present (the real endpoint is unconfirmed)
+ *   /k8s/…                      managed Kubernetes: see ./k8s.ts
  *
- * Errors are `{error: <status text>, message, code: <status>}`. Auth: `Authorization: Bearer <token>` with one
- * of the accepted tokens ({@link VPSieSimulator.setToken}); otherwise 401.
+ * VM API errors are `{error: <status text>, message, code: <status>}`. Auth: `Authorization: Bearer <token>`
+ * with a static token ({@link VPSieSimulator.setToken}) or an access token from `/auth/from/api`, until it
+ * expires ({@link VPSieSimulator.expireAccessTokens}); otherwise 401. No quota endpoint: neither the autoscaler
+ * nor the SDK has one; capacity shows up as errors (see {@link capacityFault}, `setK8sWorkerLimit`).
  *
  * Fault injection ({@link VPSieSimulator.inject}) is matched by method and path pattern, before auth and
  * routing (it models the load balancer / API front as much as the API), for the next N matching requests or
- * always. Every request is recorded in {@link VPSieSimulator.requests} (never the token itself: only whether
- * auth was valid, invalid or missing).
+ * always. Every request is recorded in {@link VPSieSimulator.requests} (never a token or the client secret:
+ * only whether auth was valid, invalid or missing).
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { closeNow, listenOnLoopback } from './loopback-server';
+import { closeNow, listenOnLoopback } from '../loopback-server';
+import {
+  ManagedKubernetes,
+  type AddSlaveMode,
+  type CompleteOptions,
+  type SimK8sCluster,
+  type SimK8sNode,
+  type SimK8sNodeGroup,
+  type SlaveRequest,
+} from './k8s';
+import {
+  apiError,
+  compilePath,
+  errorBody,
+  isRecord,
+  timestamp,
+  type Answer,
+  type AuthOutcome,
+  type Fault,
+  type FaultHandle,
+  type FaultRule,
+  type RecordedRequest,
+  type SimDatacenter,
+  type SimImage,
+  type SimOffering,
+  type SimSSHKey,
+  type SimVM,
+} from './wire';
 
-// ---------------------------------------------------------------------------------------------------------
-// Wire records
-// ---------------------------------------------------------------------------------------------------------
+export * from './wire';
+export type {
+  AddSlaveMode,
+  CompleteOptions,
+  SimK8sCluster,
+  SimK8sNode,
+  SimK8sNodeGroup,
+  SlaveRequest,
+} from './k8s';
 
-export interface SimVM {
-  id: number;
-  identifier: string;
-  name: string;
-  hostname: string;
-  status: string;
-  cpu: number;
-  ram: number;
-  ssd: number;
-  traffic: number;
-  default_ip: string | null;
-  default_ipv6: string | null;
-  boxsize_id: number;
-  datacenter_id: number;
-  os_name: string;
-  os_version: string;
-  created_on: string;
-  last_updated: string;
-  tags: string[];
-  notes: string;
-}
-
-export interface SimOffering {
-  id: number;
-  name: string;
-  cpu: number;
-  ram: number;
-  disk: number;
-  bandwidth: number;
-  price: number;
-  hourly_price: number;
-  available: boolean;
-  datacenter_id: number;
-  category: string;
-}
-
-export interface SimDatacenter {
-  id: number;
-  name: string;
-  code: string;
-  country: string;
-  city: string;
-  available: boolean;
-}
-
-export interface SimImage {
-  id: number;
-  name: string;
-  version: string;
-  distribution: string;
-  architecture: string;
-  available: boolean;
-}
-
-export interface SimSSHKey {
-  id: number;
-  identifier: string;
-  name: string;
-  private_key: string;
-  created_on: string;
-  created_by: string;
-}
-
-export interface SimQuotaLimits {
-  vms: number;
-  cpu: number;
-  ramMB: number;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Faults and recorded requests
-// ---------------------------------------------------------------------------------------------------------
-
-export type Fault =
-  /** Answer this status with the API's error body (or `body`), optionally with `Retry-After`. */
-  | { type: 'status'; status: number; retryAfter?: number | string; body?: unknown; delayMs?: number }
-  /** Answer normally, after `delayMs`. */
-  | { type: 'slow'; delayMs: number }
-  /** Never answer; the socket stays open until the client gives up or stop() is called. */
-  | { type: 'hang' }
-  /** Answer `status` (default 200) with a body that is not JSON. */
-  | { type: 'invalid-json'; status?: number; body?: string; delayMs?: number }
-  /** Answer `status` (default 200) with this JSON body (e.g. a wrong shape). */
-  | { type: 'json'; body: unknown; status?: number; delayMs?: number }
-  /** Destroy the connection without answering (the client sees ECONNRESET / socket hang up). */
-  | { type: 'reset'; delayMs?: number };
-
-export interface FaultRule {
-  /** HTTP method to match; any when omitted. */
-  method?: string;
-  /**
-   * Path relative to `/v2`, without the query: an exact string with `:param` segments and an optional
-   * trailing `*` (e.g. `/vm`, `/vm/:id`, `/vm/:id/action`, `/vm*`), or a RegExp tested against the path.
-   */
-  path: string | RegExp;
-  /** How many matching requests get the fault; always when omitted. */
-  times?: number;
-  fault: Fault;
-}
-
-export interface FaultHandle {
-  /** How many requests this rule has answered so far. */
-  readonly hits: number;
-  /** How many more it will answer (Infinity for "always"). */
-  readonly remaining: number;
-  remove(): void;
-}
-
-export type AuthOutcome = 'valid' | 'invalid' | 'missing';
-
-export interface RecordedRequest {
-  seq: number;
-  method: string;
-  /** Path relative to the base path `/v2`, without the query (e.g. `/vm/42`). */
-  path: string;
-  query: Record<string, string>;
-  auth: AuthOutcome;
-  /** Parsed JSON body for requests that carry one. */
-  body?: unknown;
-  userAgent?: string;
-  /** Arrival time, ms since the epoch with sub-ms precision. */
-  at: number;
-  /** When the answer was sent (undefined while pending, for hung or reset requests). */
-  answeredAt?: number;
-  /** Status answered (undefined while pending, for hung or reset requests). */
-  status?: number;
-  /** The injected fault's type, when one answered this request. */
-  fault?: Fault['type'];
+export interface SimCredentials {
+  clientId: string;
+  clientSecret: string;
 }
 
 export interface VPSieSimulatorOptions {
-  /** Accepted bearer token(s). Default: a fixed test token, see {@link VPSieSimulator.DEFAULT_TOKEN}. */
+  /** Accepted static bearer token(s). Default: a fixed test token, see {@link VPSieSimulator.DEFAULT_TOKEN}. */
   token?: string | string[];
+  /** Client credentials accepted by `POST /auth/from/api`. Default {@link VPSieSimulator.DEFAULT_CREDENTIALS}. */
+  credentials?: SimCredentials;
+  /** Lifetime of an access token from `/auth/from/api`, ms. Default one hour. */
+  accessTokenTtlMs?: number;
   /** Seed a small realistic catalog (2 datacenters, 3 offerings, 2 images, 1 SSH key). Default true. */
   seedDefaults?: boolean;
   /** Default `per_page` of list endpoints. Default 25. */
   defaultPerPage?: number;
   /** Largest `per_page` accepted. Default 100. */
   maxPerPage?: number;
-  quota?: Partial<SimQuotaLimits>;
 }
 
 export type DeleteListener = (vm: SimVM) => void;
 export type ActionListener = (vm: SimVM, action: string) => void;
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  422: 'Unprocessable Entity',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
-const DEFAULT_MESSAGES: Record<number, string> = {
-  401: 'Invalid or expired token',
-  403: 'You do not have permission to perform this action',
-  404: 'Resource not found',
-  429: 'Too many requests, slow down',
-  500: 'Internal server error',
-  502: 'Bad gateway',
-  503: 'Service temporarily unavailable',
-  504: 'Gateway timeout',
-};
 
 interface ActiveRule {
   rule: FaultRule;
@@ -217,44 +104,36 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function timestamp(): string {
-  return new Date().toISOString();
-}
-
-function compilePath(pattern: string | RegExp): (path: string) => boolean {
-  if (pattern instanceof RegExp) return (p) => pattern.test(p);
-  const prefix = pattern.endsWith('*');
-  const body = prefix ? pattern.slice(0, -1) : pattern;
-  const source = body
-    .split('/')
-    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('/');
-  const re = new RegExp(`^${source}${prefix ? '' : '$'}`);
-  return (p) => re.test(p);
-}
-
 export class VPSieSimulator {
   static readonly DEFAULT_TOKEN = 'sim-token-4f1c9a7e2b6d4e0f8a3b5c7d9e1f2a4b';
+  static readonly DEFAULT_CREDENTIALS: SimCredentials = {
+    clientId: 'sim-client-7e21',
+    clientSecret: 'sim-secret-b9d04c6a1f8e4d2b',
+  };
   static readonly BASE_PATH = '/v2';
 
   /** Every request received, in order of arrival. */
   readonly requests: RecordedRequest[] = [];
+  /** Errors thrown by listeners (they never break the answer). */
+  readonly listenerErrors: unknown[] = [];
 
   private tokens: Set<string>;
+  private credentials: SimCredentials;
+  private readonly accessTokenTtlMs: number;
+  /** Access tokens issued by `/auth/from/api`, with their expiry (ms since the epoch). */
+  private readonly issued = new Map<string, number>();
   private readonly vms = new Map<number, SimVM>();
   private readonly offerings = new Map<number, SimOffering>();
   private readonly datacenters = new Map<number, SimDatacenter>();
   private readonly images = new Map<number, SimImage>();
   private readonly sshKeys = new Map<number, SimSSHKey>();
-  private quotaLimits: SimQuotaLimits;
+  private readonly k8s: ManagedKubernetes;
   private readonly defaultPerPage: number;
   private readonly maxPerPage: number;
 
   private rules: ActiveRule[] = [];
   private readonly deleteListeners = new Set<DeleteListener>();
   private readonly actionListeners = new Set<ActionListener>();
-  /** Errors thrown by listeners (they never break the answer). */
-  readonly listenerErrors: unknown[] = [];
 
   private server?: http.Server;
   private url?: string;
@@ -266,9 +145,17 @@ export class VPSieSimulator {
   constructor(options: VPSieSimulatorOptions = {}) {
     const token = options.token ?? VPSieSimulator.DEFAULT_TOKEN;
     this.tokens = new Set(Array.isArray(token) ? token : [token]);
+    this.credentials = { ...(options.credentials ?? VPSieSimulator.DEFAULT_CREDENTIALS) };
+    this.accessTokenTtlMs = options.accessTokenTtlMs ?? 60 * 60_000;
     this.defaultPerPage = options.defaultPerPage ?? 25;
     this.maxPerPage = options.maxPerPage ?? 100;
-    this.quotaLimits = { vms: 50, cpu: 200, ramMB: 409_600, ...options.quota };
+    this.k8s = new ManagedKubernetes({
+      addVM: (p) => this.addVM(p),
+      updateVM: (id, patch) => this.updateVM(id, patch),
+      dropVM: (id) => void this.vms.delete(id),
+      nextIp: () => this.nextIp(),
+      safely: (fn) => this.safely(fn),
+    });
     if (options.seedDefaults ?? true) this.seedDefaults();
   }
 
@@ -308,13 +195,28 @@ export class VPSieSimulator {
   // Auth
   // ------------------------------------------------------------------------------------------------------
 
-  /** Replaces the accepted token(s): e.g. to simulate a rotation or a revoked credential. */
+  /** Replaces the accepted static token(s): e.g. to simulate a rotation or a revoked credential. */
   setToken(token: string | string[]): void {
     this.tokens = new Set(Array.isArray(token) ? token : [token]);
   }
 
+  /** Replaces the client credentials `/auth/from/api` accepts (access tokens already issued stay valid). */
+  setClientCredentials(credentials: SimCredentials): void {
+    this.credentials = { ...credentials };
+  }
+
+  /** Every access token issued so far stops working now (expiry, or revoked early): requests get 401. */
+  expireAccessTokens(): void {
+    for (const token of this.issued.keys()) this.issued.set(token, 0);
+  }
+
+  /** How many access tokens `/auth/from/api` has issued. */
+  get accessTokensIssued(): number {
+    return this.issued.size;
+  }
+
   // ------------------------------------------------------------------------------------------------------
-  // State: seeding and inspection (answers are copies; mutate through the methods)
+  // VMs and catalog: seeding and inspection (answers are copies; mutate through the methods)
   // ------------------------------------------------------------------------------------------------------
 
   addVM(partial: Partial<SimVM> = {}): SimVM {
@@ -324,7 +226,7 @@ export class VPSieSimulator {
     const offering = this.offerings.get(partial.boxsize_id ?? -1) ?? [...this.offerings.values()][0];
     const created = timestamp();
     const name = partial.name ?? `vm-${id}`;
-    const ip = this.ipCounter++;
+    const n = this.ipCounter;
     const vm: SimVM = {
       id,
       identifier: randomUUID(),
@@ -335,8 +237,8 @@ export class VPSieSimulator {
       ram: offering?.ram ?? 4096,
       ssd: offering?.disk ?? 80,
       traffic: offering?.bandwidth ?? 4000,
-      default_ip: `203.0.113.${ip % 250}`,
-      default_ipv6: `2001:db8::${ip.toString(16)}`,
+      default_ip: this.nextIp(),
+      default_ipv6: `2001:db8::${n.toString(16)}`,
       boxsize_id: offering?.id ?? 101,
       datacenter_id: offering?.datacenter_id ?? [...this.datacenters.keys()][0] ?? 1,
       os_name: 'Ubuntu',
@@ -370,16 +272,23 @@ export class VPSieSimulator {
     return this.updateVM(id, { status });
   }
 
+  /** Changes a VM; a managed-Kubernetes machine that is this VM follows (status, hostname, IP). */
   updateVM(id: number, patch: Partial<Omit<SimVM, 'id'>>): SimVM {
     const vm = this.vms.get(id);
     if (!vm) throw new Error(`VPSieSimulator: no VM ${id}`);
     Object.assign(vm, patch, { id, last_updated: timestamp() });
+    this.k8s.vmChanged(vm);
     return structuredClone(vm);
   }
 
-  /** Removes a VM out of band (no onDelete): e.g. it vanished or someone deleted it in the console. */
+  /**
+   * Removes a VM out of band (no listeners): it vanished, or someone deleted it in the console. A
+   * managed-Kubernetes machine that is this VM goes from its cluster too.
+   */
   removeVM(id: number): boolean {
-    return this.vms.delete(id);
+    const had = this.vms.delete(id);
+    if (had) this.k8s.vmRemoved(id, false);
+    return had;
   }
 
   addOffering(partial: Partial<SimOffering> = {}): SimOffering {
@@ -482,22 +391,87 @@ export class VPSieSimulator {
     return [...this.sshKeys.values()].map((k) => structuredClone(k));
   }
 
-  setQuotaLimits(limits: Partial<SimQuotaLimits>): void {
-    this.quotaLimits = { ...this.quotaLimits, ...limits };
+  // ------------------------------------------------------------------------------------------------------
+  // Managed Kubernetes (see ./k8s.ts)
+  // ------------------------------------------------------------------------------------------------------
+
+  /** A cluster with one master (on the wire only); `workerLimit` caps workers, see {@link setK8sWorkerLimit}. */
+  addK8sCluster(p?: { identifier?: string; name?: string; workerLimit?: number | null }): SimK8sCluster {
+    return this.k8s.addCluster(p);
   }
 
-  /** Quota as the endpoint answers it: `used` computed from the VMs present. */
-  quota(): {
-    vms: { used: number; limit: number };
-    cpu: { used: number; limit: number };
-    ramMB: { used: number; limit: number };
-  } {
-    const vms = [...this.vms.values()];
-    return {
-      vms: { used: vms.length, limit: this.quotaLimits.vms },
-      cpu: { used: vms.reduce((n, v) => n + v.cpu, 0), limit: this.quotaLimits.cpu },
-      ramMB: { used: vms.reduce((n, v) => n + v.ram, 0), limit: this.quotaLimits.ramMB },
-    };
+  addK8sNodeGroup(
+    clusterIdentifier: string,
+    p?: { id?: number; identifier?: string; name?: string },
+  ): SimK8sNodeGroup {
+    return this.k8s.addGroup(clusterIdentifier, p);
+  }
+
+  /** A copy of the cluster with its groups and worker machines, or undefined. */
+  k8sCluster(identifier: string): SimK8sCluster | undefined {
+    return this.k8s.view(identifier);
+  }
+
+  /**
+   * Past `limit` workers (machines plus pending creates), `…/add/slave/…` answers HTTP 500 with
+   * `{"error":true,"code":500,"message":"Worker nodes count exceeds the allowed limit N"}`. null: no limit.
+   */
+  setK8sWorkerLimit(clusterIdentifier: string, limit: number | null): void {
+    this.k8s.setWorkerLimit(clusterIdentifier, limit);
+  }
+
+  /** Accepted `…/add/slave/…` calls whose machine VPSie has not finished yet. */
+  slaveRequests(clusterIdentifier?: string): SlaveRequest[] {
+    return this.k8s.slaveRequests(clusterIdentifier);
+  }
+
+  /** Called synchronously when a create is accepted, before the answer is sent. Answers an unsubscribe. */
+  onSlaveRequested(listener: (req: SlaveRequest) => void): () => void {
+    return this.k8s.onSlaveRequested(listener);
+  }
+
+  /**
+   * VPSie finished creating the machine: it appears in `GET /k8s/cluster/byId/{id}`'s nodes, and also in
+   * `GET /vm` (a SimVM with the same hostname and IP; `vmId` is its id) when `inVmList` (default false).
+   */
+  completeSlaveRequest(requestId: number, p?: CompleteOptions): SimK8sNode {
+    return this.k8s.completeSlaveRequest(requestId, p);
+  }
+
+  /** A machine that is already there (no request). */
+  addK8sNode(clusterIdentifier: string, p: CompleteOptions & { groupId: number }): SimK8sNode {
+    return this.k8s.addNode(clusterIdentifier, p);
+  }
+
+  /** Changes a machine (status, hostname, IP); its VM in `GET /vm`, if any, follows. */
+  updateK8sNode(
+    clusterIdentifier: string,
+    identifier: string,
+    patch: { status?: string; hostname?: string; ip?: string | null },
+  ): SimK8sNode {
+    return this.k8s.updateNode(clusterIdentifier, identifier, patch);
+  }
+
+  /** Removes a machine out of band (no listeners), and its VM. */
+  removeK8sNode(clusterIdentifier: string, identifier: string): boolean {
+    return this.k8s.removeNode(clusterIdentifier, identifier);
+  }
+
+  /**
+   * Called synchronously when a machine is deleted through the API (`…/delete/slave`, or `DELETE /vm/{id}` of
+   * its VM), before the answer is sent. Answers an unsubscribe.
+   */
+  onK8sNodeDeleted(listener: (clusterIdentifier: string, node: SimK8sNode) => void): () => void {
+    return this.k8s.onNodeDeleted(listener);
+  }
+
+  /**
+   * What `POST …/add/slave/group/{gid}` answers: `{data:{id:0, identifier}}` ('async-identifier', default),
+   * `{data:true}` ('async-true'), or a machine created at once, also a SimVM ('sync':
+   * `{data:{id, identifier, hostname, status}}`).
+   */
+  setAddSlaveAnswer(mode: AddSlaveMode): void {
+    this.k8s.setAddSlaveMode(mode);
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -583,25 +557,32 @@ export class VPSieSimulator {
     req.on('error', () => undefined);
   }
 
+  private authOf(header: string | undefined): AuthOutcome {
+    if (typeof header !== 'string' || header === '') return 'missing';
+    const token = /^Bearer (.+)$/.exec(header)?.[1];
+    if (token === undefined) return 'invalid';
+    if (this.tokens.has(token)) return 'valid';
+    return (this.issued.get(token) ?? 0) > Date.now() ? 'valid' : 'invalid';
+  }
+
   private dispatch(req: http.IncomingMessage, res: http.ServerResponse, rawBody: string | null): void {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const method = (req.method ?? 'GET').toUpperCase();
     const base = VPSieSimulator.BASE_PATH;
     const path = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : url.pathname;
-    const header = req.headers.authorization;
-    let auth: AuthOutcome = 'missing';
-    if (typeof header === 'string' && header !== '') {
-      const m = /^Bearer (.+)$/.exec(header);
-      auth = m && this.tokens.has(m[1]) ? 'valid' : 'invalid';
-    }
+    const auth = this.authOf(req.headers.authorization);
     let body: unknown;
     let bodyInvalid = false;
     if (rawBody !== null && rawBody !== '') {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        bodyInvalid = true;
-        body = rawBody.slice(0, 200);
+      if (/application\/x-www-form-urlencoded/.test(req.headers['content-type'] ?? '')) {
+        body = Object.fromEntries(new URLSearchParams(rawBody));
+      } else {
+        try {
+          body = JSON.parse(rawBody);
+        } catch {
+          bodyInvalid = true;
+          body = rawBody.slice(0, 200);
+        }
       }
     }
     const record: RecordedRequest = {
@@ -611,7 +592,10 @@ export class VPSieSimulator {
       query: Object.fromEntries(url.searchParams),
       auth,
       at: now(),
-      ...(body !== undefined ? { body } : {}),
+      // The exchange's body carries the client secret: only the client id is kept.
+      ...(body !== undefined
+        ? { body: path === '/auth/from/api' && isRecord(body) ? { clientId: body.clientId } : body }
+        : {}),
       ...(typeof req.headers['user-agent'] === 'string' ? { userAgent: req.headers['user-agent'] } : {}),
     };
     this.requests.push(record);
@@ -622,48 +606,65 @@ export class VPSieSimulator {
       active.remaining -= 1;
       active.hits += 1;
       record.fault = active.rule.fault.type;
-      this.applyFault(active.rule.fault, req, res, record);
+      this.applyFault(active.rule.fault, req, res, record, body, bodyInvalid);
       return;
     }
-
-    // 2. Outside the API's base path.
-    if (!url.pathname.startsWith(`${base}/`)) {
-      this.sendError(res, record, 404, `No API at ${url.pathname}`);
-      return;
-    }
-
-    // 3. Auth.
-    if (auth !== 'valid') {
-      this.sendError(res, record, 401, auth === 'missing' ? 'Authorization header is missing' : undefined);
-      return;
-    }
-    if (bodyInvalid) {
-      this.sendError(res, record, 400, 'Request body is not valid JSON');
-      return;
-    }
-
-    // 4. Routes.
-    const answer = this.route(method, path, url.searchParams, body);
+    const answer = this.answer(record, url, body, bodyInvalid);
     this.send(res, record, answer.status, answer.body);
   }
 
-  private route(
-    method: string,
-    path: string,
-    query: URLSearchParams,
-    body: unknown,
-  ): { status: number; body: unknown } {
+  /** What the API answers, auth and routes included. */
+  private answer(record: RecordedRequest, url: URL, body: unknown, bodyInvalid: boolean): Answer {
+    const { method, path } = record;
+    if (!url.pathname.startsWith(`${VPSieSimulator.BASE_PATH}/`)) {
+      return { status: 404, body: errorBody(404, `No API at ${url.pathname}`) };
+    }
+    if (path === '/auth/from/api') {
+      return method === 'POST' ? this.exchange(body) : { status: 405, body: errorBody(405) };
+    }
+    if (record.auth !== 'valid') {
+      return {
+        status: 401,
+        body: errorBody(401, record.auth === 'missing' ? 'Authorization header is missing' : undefined),
+      };
+    }
+    if (bodyInvalid) return { status: 400, body: errorBody(400, 'Request body is not valid JSON') };
+    return this.route(method, path, url.searchParams, body);
+  }
+
+  private exchange(body: unknown): Answer {
+    const { clientId, clientSecret } = isRecord(body) ? body : {};
+    if (clientId !== this.credentials.clientId || clientSecret !== this.credentials.clientSecret) {
+      return apiError(401, 'Invalid credentials');
+    }
+    const token = `sim-access-${randomUUID()}`;
+    const expires = Date.now() + this.accessTokenTtlMs;
+    this.issued.set(token, expires);
+    return {
+      status: 200,
+      body: {
+        accessToken: { token, expires: new Date(expires).toISOString() },
+        refreshToken: {
+          token: `sim-refresh-${randomUUID()}`,
+          expires: new Date(expires + 7 * 86_400_000).toISOString(),
+        },
+      },
+    };
+  }
+
+  private route(method: string, path: string, query: URLSearchParams, body: unknown): Answer {
     const segs = path.split('/').filter(Boolean);
     const err = (status: number, message?: string) => ({ status, body: errorBody(status, message) });
     const ok = (data: unknown, extra: Record<string, unknown> = {}) => ({
       status: 200,
       body: { error: false, ...extra, data },
     });
-    const only = (allowed: string, handler: () => { status: number; body: unknown }) =>
+    const only = (allowed: string, handler: () => Answer) =>
       method === allowed ? handler() : err(405, `${method} is not allowed on ${path}`);
     const list = <T>(items: T[]) => this.paginate(items, query);
     const intId = (s: string): number | undefined => (/^\d+$/.test(s) ? Number(s) : undefined);
 
+    if (segs[0] === 'k8s') return this.k8s.route(method, segs.slice(1), body);
     if (segs[0] === 'vm' && segs.length === 1) {
       return only('GET', () => list([...this.vms.values()].sort((a, b) => a.id - b.id)));
     }
@@ -675,6 +676,7 @@ export class VPSieSimulator {
         if (!vm) return err(404, `VM ${segs[1]} not found`);
         this.vms.delete(vm.id);
         for (const l of this.deleteListeners) this.safely(() => l(structuredClone(vm)));
+        this.k8s.vmRemoved(vm.id, true);
         return { status: 200, body: { error: false, message: `VM ${vm.id} is being deleted` } };
       }
       return err(405, `${method} is not allowed on ${path}`);
@@ -689,10 +691,9 @@ export class VPSieSimulator {
           return err(400, 'action must be one of start, stop, restart');
         }
         if (vm.status === 'suspended' && action !== 'stop') return err(409, `VM ${vm.id} is suspended`);
-        vm.status = action === 'stop' ? 'stopped' : 'running';
-        vm.last_updated = timestamp();
-        for (const l of this.actionListeners) this.safely(() => l(structuredClone(vm), action));
-        return ok(vm, { message: `Action ${action} accepted for VM ${vm.id}` });
+        const changed = this.updateVM(vm.id, { status: action === 'stop' ? 'stopped' : 'running' });
+        for (const l of this.actionListeners) this.safely(() => l(structuredClone(changed), action));
+        return ok(changed, { message: `Action ${action} accepted for VM ${vm.id}` });
       });
     }
     if (segs[0] === 'offerings' && segs.length === 1) {
@@ -720,13 +721,10 @@ export class VPSieSimulator {
         return key ? ok(key) : err(404, `SSH key ${segs[1]} not found`);
       });
     }
-    if (segs[0] === 'account' && segs[1] === 'quota' && segs.length === 2) {
-      return only('GET', () => ok(this.quota()));
-    }
     return err(404, `No route for ${method} ${path}`);
   }
 
-  private paginate<T>(items: T[], query: URLSearchParams): { status: number; body: unknown } {
+  private paginate<T>(items: T[], query: URLSearchParams): Answer {
     const parse = (name: string, fallback: number, max: number): number | string => {
       const raw = query.get(name);
       if (raw === null) return fallback;
@@ -768,7 +766,12 @@ export class VPSieSimulator {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     record: RecordedRequest,
+    body: unknown,
+    bodyInvalid: boolean,
   ): void {
+    const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    const retryAfter = (v: number | string | undefined): Record<string, string> =>
+      v === undefined ? {} : { 'Retry-After': String(v) };
     switch (fault.type) {
       case 'hang':
         return; // the socket is destroyed by the client's timeout or by stop()
@@ -777,24 +780,41 @@ export class VPSieSimulator {
         return;
       case 'slow':
         this.later(fault.delayMs, () => {
-          // After the delay, answer as the API would (auth and routes included).
-          if (record.auth !== 'valid') {
-            this.sendError(res, record, 401);
-            return;
-          }
-          const url = new URL(req.url ?? '/', 'http://sim.invalid');
-          const answer = this.route(record.method, record.path, url.searchParams, record.body);
+          const answer = this.answer(record, url, body, bodyInvalid);
           this.send(res, record, answer.status, answer.body);
         });
         return;
-      case 'status': {
-        const headers: Record<string, string> = {};
-        if (fault.retryAfter !== undefined) headers['Retry-After'] = String(fault.retryAfter);
-        this.later(fault.delayMs, () =>
-          this.send(res, record, fault.status, fault.body ?? errorBody(fault.status), headers),
-        );
+      case 'short-list': {
+        const answer = this.answer(record, url, body, bodyInvalid);
+        const data = isRecord(answer.body) ? answer.body.data : undefined;
+        if (Array.isArray(data) && isRecord(answer.body)) {
+          answer.body.data = data.slice(0, Math.max(0, data.length - (fault.missing ?? 1)));
+        }
+        this.send(res, record, answer.status, answer.body);
         return;
       }
+      case 'status':
+        this.later(fault.delayMs, () =>
+          this.send(
+            res,
+            record,
+            fault.status,
+            fault.body ?? errorBody(fault.status),
+            retryAfter(fault.retryAfter),
+          ),
+        );
+        return;
+      case 'api-error':
+        this.later(fault.delayMs, () =>
+          this.send(
+            res,
+            record,
+            fault.status ?? 200,
+            { error: true, code: fault.code ?? 500, message: fault.message },
+            retryAfter(fault.retryAfter),
+          ),
+        );
+        return;
       case 'invalid-json':
         this.later(fault.delayMs, () =>
           this.sendRaw(res, record, fault.status ?? 200, fault.body ?? '{"error":false,"data":[{"id":1,', {
@@ -828,13 +848,8 @@ export class VPSieSimulator {
     }
   }
 
-  private sendError(
-    res: http.ServerResponse,
-    record: RecordedRequest,
-    status: number,
-    message?: string,
-  ): void {
-    this.send(res, record, status, errorBody(status, message));
+  private nextIp(): string {
+    return `203.0.113.${this.ipCounter++ % 250}`;
   }
 
   private send(
@@ -906,20 +921,4 @@ export class VPSieSimulator {
     this.addImage({ id: 202, name: 'Debian 12', version: '12', distribution: 'debian' });
     this.addSSHKey({ id: 301, name: 'ops' });
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The API's error body: `{error, message, code}`. */
-export function errorBody(
-  status: number,
-  message?: string,
-): { error: string; message: string; code: number } {
-  return {
-    error: STATUS_TEXT[status] ?? `HTTP ${status}`,
-    message: message ?? DEFAULT_MESSAGES[status] ?? STATUS_TEXT[status] ?? `HTTP ${status}`,
-    code: status,
-  };
 }

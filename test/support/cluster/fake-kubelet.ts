@@ -20,7 +20,7 @@ import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { closeNow, listenOnLoopback } from './loopback-server';
+import { closeNow, listenOnLoopback } from '../loopback-server';
 
 export interface LogLine {
   /** When the container wrote the line (what `sinceSeconds`, `sinceTime` and `timestamps` use). */
