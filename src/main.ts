@@ -12,6 +12,9 @@ import { ensureSearchAttributes } from './temporal/search-attributes';
 import { createRunbookWorker } from './worker';
 import { SEARCH_ATTRIBUTES } from './workflows/search-attributes';
 
+/** The longest variable name sets the column, so descriptions line up. */
+const NAME_WIDTH = Math.max(...CONFIG_VARIABLES.map((v) => v.name.length));
+
 const HELP = `vpsie-runbook: the VPSie "Provisioning Failed" runbook as durable Temporal workflows.
 
 Usage: npm start [-- --help]
@@ -20,7 +23,7 @@ Runs the worker for the runbook workflows. With TEMPORAL_ADDRESS unset it first 
 dev server (with its Web UI) and keeps its state in TEMPORAL_DEV_DB. Stops cleanly on Ctrl-C / SIGTERM.
 
 Configuration (environment variables):
-${CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(20)} ${v.description} [default: ${v.default}]`).join('\n')}
+${CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(NAME_WIDTH)} ${v.description} [default: ${v.default}]`).join('\n')}
 `;
 
 function say(line: string): void {

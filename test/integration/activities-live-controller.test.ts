@@ -9,7 +9,7 @@ import { createKubernetesActivities } from '../../src/activities/kubernetes';
 import { createMachineActivities } from '../../src/activities/machines';
 import { KubernetesClient } from '../../src/clients/kubernetes';
 import { VPSieClient } from '../../src/clients/vpsie';
-import { registrationTargetOf, VPSIENODE_FINALIZER } from '../../src/runbook';
+import { registrationTargetOf } from '../../src/runbook';
 import { ANNOTATION_CREATION_REQUESTED, CONTROLLER_USER_AGENT } from '../support/cluster';
 import { SimTest, uniq } from '../support/cluster/test-helpers';
 import { rejectsWith } from '../support/expect-rejection';
@@ -63,9 +63,14 @@ test('deleteVPSieNode deletes by UID a node whose status the controller keeps re
   expect(
     t.vpsie.k8sCluster(t.sim.vpsieCluster)?.nodes.some((n) => n.identifier === machine?.identifier),
   ).toBe(false);
+  // ... by the controller: the product itself asked VPSie to delete nothing.
   expect(
-    result.pendingFinalizers.length === 0 || result.pendingFinalizers.includes(VPSIENODE_FINALIZER),
-  ).toBe(true);
+    t.vpsie
+      .requestsTo('DELETE', /\/delete\/slave$/)
+      .filter((r) => r.userAgent === CONTROLLER_USER_AGENT)
+      .map((r) => r.body),
+  ).toContainEqual({ identifier: machine?.identifier });
+  expect(productDeletes()).toEqual([]);
 });
 
 test('terminateVM keeps a VM while a VPSieNode of its NodeGroup waits for the machine it requested', async () => {

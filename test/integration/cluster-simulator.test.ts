@@ -221,28 +221,6 @@ test('a VPSie API error keeps the node Provisioning (VPSieAPIError, PhaseFailed)
   }
 });
 
-test('a VPSieNode without vpsieGroupID stays Provisioning with "VPSieGroupID is required"', async () => {
-  const name = uniq('nogroup');
-  await t.createVN(name, { vpsieGroupID: undefined });
-  const repeated = await t.waitFor('PhaseFailed', async () => {
-    const ev = (await t.events(name)).find((e) => e.reason === 'PhaseFailed');
-    return ev && (ev.count ?? 0) >= 2 ? ev : undefined;
-  });
-  expect(repeated.message).toBe('Failed in Provisioning phase: VPSieGroupID is required');
-  const vn = await t.getVN(name);
-  expect(vn?.status?.phase).toBe('Provisioning');
-  expect(vn?.status?.lastError).toBe('VPSieGroupID is required');
-  expect(condition(vn, 'Error')).toMatchObject({ status: 'True', reason: 'VPSieAPIError' });
-  expect(
-    t.sim.vpsieCalls.some(
-      (c) =>
-        c.path.includes('/add/slave/') && c.at >= Date.parse(vn?.metadata.creationTimestamp ?? '') && false,
-    ),
-  ).toBe(false);
-  await t.deleteVN(name);
-  await t.gone(name);
-});
-
 test('a VPSieNode without vpsieGroupID stays Provisioning with "VPSieGroupID is required", asking VPSie nothing', async () => {
   const name = uniq('nogroup');
   const since = Date.now();
