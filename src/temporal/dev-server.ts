@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
+import { freePort } from './free-port';
 
 export interface DevServerOptions {
   /** The Temporal CLI; unset: the SDK downloads its own copy of the dev server (needs internet). */
@@ -27,18 +27,6 @@ export interface DevServer {
   address: string;
   uiUrl: string | null;
   stop(): Promise<void>;
-}
-
-export async function freePort(ip = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, ip, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const SA_TYPE_NAMES: Record<string, string> = {
@@ -69,8 +57,31 @@ function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
-  const port = opts.port || (await freePort(ip));
-  if (!opts.binary) return startDownloadedDevServer(opts, ip, port);
+  if (!opts.binary) return startDownloadedDevServer(opts, ip, opts.port || (await freePort(ip)));
+  // A free port found here, and the ones the server picks for its own services, can be taken by another
+  // process before the server binds them (two test servers starting at once): then start again, on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchDevServer(opts, opts.binary, ip, opts.port || (await freePort(ip)));
+    } catch (err) {
+      if (opts.port || attempt >= PORT_RACE_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
+      opts.log?.(`Temporal dev server lost a port race (${err.message.split('\n')[0]}); starting it again`);
+    }
+  }
+}
+
+/** How many times a start that lost a port to another process is tried. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/** The server exited during start-up because a port it wanted was taken. */
+class PortTakenError extends Error {}
+
+async function launchDevServer(
+  opts: DevServerOptions,
+  binary: string,
+  ip: string,
+  port: number,
+): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
   args.push('--namespace', opts.namespace ?? 'default');
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort), '--ui-ip', ip);
@@ -83,15 +94,22 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     args.push('--search-attribute', `${key.name}=${SA_TYPE_NAMES[key.type] ?? 'Keyword'}`);
   }
 
-  const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // If we exit without stop() (an uncaught error, process.exit), the server must not outlive us.
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
-  const output: string[] = [];
+  // The first lines say why a server died (a panic's message comes before its long stack), the last what it did.
+  const head: string[] = [];
+  const tail: string[] = [];
   const keep = (chunk: Buffer): void => {
-    output.push(chunk.toString());
-    if (output.length > 50) output.shift();
+    if (head.length < 10) head.push(chunk.toString());
+    else tail.push(chunk.toString());
+    if (tail.length > 40) tail.shift();
+  };
+  const output = (): string => {
+    const text = head.join('') + (tail.length ? `\n…\n${tail.join('')}` : '');
+    return text.length > 4000 ? `${text.slice(0, 2000)}\n…\n${text.slice(-2000)}` : text;
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -102,7 +120,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const address = `${ip}:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited) throw new Error(`Temporal dev server ${exited}:\n${output.join('').slice(-2000)}`);
+    if (exited) {
+      const text = output();
+      const Failure = /address already in use/i.test(text) ? PortTakenError : Error;
+      throw new Failure(`Temporal dev server ${exited}:\n${text}`);
+    }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.workflowService.describeNamespace({ namespace: opts.namespace ?? 'default' });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { workflowIdFor, type DiagnosisReport, type RunbookInput } from '../../src/runbook';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
-import { freePort } from '../../src/temporal/dev-server';
+import { freePort } from '../../src/temporal/free-port';
 import { startRunbook } from '../../src/temporal/start-runbook';
 import { controlPlaneFromEnv, kubeconfigYaml } from '../support/control-plane';
 import { createTestNamespace, VPSieNodeFixtures } from '../support/kube';

@@ -16,10 +16,10 @@ import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { freePorts } from '../../src/temporal/free-port';
 
 /** The restricted identity (static-token user) that is bound only to the project's role. */
 export const RUNBOOK_USER = 'vpsie-runbook';
@@ -443,25 +443,6 @@ async function terminate(proc: Proc, graceMs: number): Promise<void> {
   if ((await Promise.race([proc.exited.then(() => 'exited' as const), timer])) === 'timeout') {
     proc.child.kill('SIGKILL');
     await proc.exited;
-  }
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const srv = net.createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => resolve());
-      });
-      ports.push((srv.address() as net.AddressInfo).port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }
 
