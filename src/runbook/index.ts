@@ -8,3 +8,7 @@ export * from './vm';
 export * from './machine';
 export * from './evidence';
 export * from './claims';
+export * from './approval';
+export * from './diagnosis';
+export * from './classify';
+export * from './plan';
