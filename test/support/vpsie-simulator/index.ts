@@ -28,7 +28,7 @@
  * always. Every request is recorded in {@link VPSieSimulator.requests} (never a token or the client secret:
  * only whether auth was valid, invalid or missing).
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { closeNow, listenOnLoopback } from '../loopback-server';
@@ -141,6 +141,7 @@ export class VPSieSimulator {
   private seq = 0;
   private nextIds = { vm: 1001, offering: 101, datacenter: 1, image: 201, sshKey: 301 };
   private ipCounter = 10;
+  private readonly ipBase = randomInt(0, 0x20000);
 
   constructor(options: VPSieSimulatorOptions = {}) {
     const token = options.token ?? VPSieSimulator.DEFAULT_TOKEN;
@@ -238,7 +239,7 @@ export class VPSieSimulator {
       ssd: offering?.disk ?? 80,
       traffic: offering?.bandwidth ?? 4000,
       default_ip: this.nextIp(),
-      default_ipv6: `2001:db8::${n.toString(16)}`,
+      default_ipv6: `2001:db8:${(this.ipBase & 0xffff).toString(16)}::${n.toString(16)}`,
       boxsize_id: offering?.id ?? 101,
       datacenter_id: offering?.datacenter_id ?? [...this.datacenters.keys()][0] ?? 1,
       os_name: 'Ubuntu',
@@ -849,7 +850,10 @@ export class VPSieSimulator {
   }
 
   private nextIp(): string {
-    return `203.0.113.${this.ipCounter++ % 250}`;
+    // Each simulator numbers from its own random point of 198.18.0.0/15 (reserved, never routed): the test files
+    // share one apiserver, and a Node of another file's simulator must not carry the same address.
+    const n = (this.ipBase + this.ipCounter++) % 0x20000;
+    return `198.${18 + (n >> 16)}.${(n >> 8) & 0xff}.${n & 0xff}`;
   }
 
   private send(
