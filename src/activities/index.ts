@@ -1,6 +1,7 @@
 import type { KubernetesClient } from '../clients/kubernetes';
 import type { VPSieClient } from '../clients/vpsie';
 import type { ControllerSelector } from '../runbook';
+import { createEvidenceActivities } from './evidence';
 import { createKubernetesActivities } from './kubernetes';
 import { createMachineActivities } from './machines';
 import { createVPSieActivities } from './vpsie';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createKubernetesActivities(deps.kubernetes, { controller: deps.controller }),
     ...createVPSieActivities(deps.vpsie),
     ...createMachineActivities(deps.kubernetes, deps.vpsie),
+    ...createEvidenceActivities(deps),
   };
 }
 

@@ -112,12 +112,59 @@ function checkText(field: string, value: unknown): asserts value is string {
     );
 }
 
-export function createKubernetesActivities(kube: KubernetesClient, options: KubernetesActivityOptions = {}) {
-  const controller: ControllerSelector = {
-    namespace: options.controller?.namespace ?? DEFAULT_CONTROLLER_NAMESPACE,
-    labelSelector: options.controller?.labelSelector ?? DEFAULT_CONTROLLER_LABEL_SELECTOR,
-    container: options.controller?.container ?? DEFAULT_CONTROLLER_CONTAINER,
+/** The configured controller selector, each unset field taking the upstream default. */
+export function controllerSelectorOf(options: Partial<ControllerSelector> = {}): ControllerSelector {
+  return {
+    namespace: options.namespace ?? DEFAULT_CONTROLLER_NAMESPACE,
+    labelSelector: options.labelSelector ?? DEFAULT_CONTROLLER_LABEL_SELECTOR,
+    container: options.container ?? DEFAULT_CONTROLLER_CONTAINER,
   };
+}
+
+/** Runbook step 2: the events about a VPSieNode (only the object with `uid` when given), oldest first, the last `max`. */
+export async function readEvents(
+  kube: KubernetesClient,
+  ref: VPSieNodeRef,
+  uid?: string,
+  max = MAX_EVENTS,
+): Promise<EventSummary[]> {
+  return (await kube.listEventsFor(ref, 'VPSieNode', uid)).map(toEventSummary).slice(-max);
+}
+
+/** Runbook step 3: the runbook's grep of the controller's log for one VPSieNode, credentials redacted. */
+export async function readControllerLogEvidence(
+  kube: KubernetesClient,
+  ref: VPSieNodeRef,
+  selector: ControllerSelector,
+  tailLines?: number,
+): Promise<ControllerLogEvidence> {
+  const logs = await kube.controllerLogs({ ...selector, tailLines, filter: controllerLogFilter(ref.name) });
+  return {
+    ...selector,
+    pods: logs.map((l) => ({ ...l, lines: l.lines.map(sanitizeLogLine) })),
+    note: logs.length === 0 ? noControllerPodsNote(selector) : null,
+  };
+}
+
+/** Runbook step 5 against the Nodes as they are now. */
+export async function readNodeRegistration(
+  kube: KubernetesClient,
+  target: NodeRegistrationTarget,
+): Promise<NodeRegistration | null> {
+  return findRegisteredNode(target, await kube.listNodes());
+}
+
+/** The NodeGroup as causes 4 and 5 see it; null when absent. */
+export async function readNodeGroup(
+  kube: KubernetesClient,
+  ref: NodeGroupRef,
+): Promise<NodeGroupSnapshot | null> {
+  const obj = await kube.getNodeGroup(ref);
+  return obj === null ? null : toNodeGroupSnapshot(obj);
+}
+
+export function createKubernetesActivities(kube: KubernetesClient, options: KubernetesActivityOptions = {}) {
+  const controller = controllerSelectorOf(options.controller);
 
   return {
     /** Runbook step 1, "Check VPSieNode Status": null when the VPSieNode does not exist. */
@@ -140,9 +187,7 @@ export function createKubernetesActivities(kube: KubernetesClient, options: Kube
      * given), oldest first, at most the last MAX_EVENTS.
      */
     async listVPSieNodeEvents(ref: VPSieNodeRef, uid?: string): Promise<EventSummary[]> {
-      return mapped(async () =>
-        (await kube.listEventsFor(ref, 'VPSieNode', uid)).map(toEventSummary).slice(-MAX_EVENTS),
-      );
+      return mapped(() => readEvents(kube, ref, uid));
     },
 
     /**
@@ -154,23 +199,12 @@ export function createKubernetesActivities(kube: KubernetesClient, options: Kube
       ref: VPSieNodeRef,
       opts: ReadControllerLogsOptions = {},
     ): Promise<ControllerLogEvidence> {
-      return mapped(async () => {
-        const selector: ControllerSelector = {
-          namespace: opts.namespace ?? controller.namespace,
-          labelSelector: opts.labelSelector ?? controller.labelSelector,
-          container: opts.container ?? controller.container,
-        };
-        const logs = await kube.controllerLogs({
-          ...selector,
-          tailLines: opts.tailLines,
-          filter: controllerLogFilter(ref.name),
-        });
-        return {
-          ...selector,
-          pods: logs.map((l) => ({ ...l, lines: l.lines.map(sanitizeLogLine) })),
-          note: logs.length === 0 ? noControllerPodsNote(selector) : null,
-        };
-      });
+      const selector: ControllerSelector = {
+        namespace: opts.namespace ?? controller.namespace,
+        labelSelector: opts.labelSelector ?? controller.labelSelector,
+        container: opts.container ?? controller.container,
+      };
+      return mapped(() => readControllerLogEvidence(kube, ref, selector, opts.tailLines));
     },
 
     /**
@@ -180,15 +214,12 @@ export function createKubernetesActivities(kube: KubernetesClient, options: Kube
      */
     async checkNodeRegistration(target: NodeRegistrationTarget): Promise<NodeRegistration | null> {
       checkText('target.vpsieNode', target?.vpsieNode);
-      return mapped(async () => findRegisteredNode(target, await kube.listNodes()));
+      return mapped(() => readNodeRegistration(kube, target));
     },
 
     /** Causes 4 and 5: the NodeGroup's configuration (kubernetesVersion, sshKeyIDs, ...); null when absent. */
     async getNodeGroup(ref: NodeGroupRef): Promise<NodeGroupSnapshot | null> {
-      return mapped(async () => {
-        const obj = await kube.getNodeGroup(ref);
-        return obj === null ? null : toNodeGroupSnapshot(obj);
-      });
+      return mapped(() => readNodeGroup(kube, ref));
     },
 
     /** Cause 4, `kubectl version`. */

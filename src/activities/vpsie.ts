@@ -79,20 +79,66 @@ export const failingAs =
     }
   };
 
+/** Runbook step 4 by id: null when VPSie does not know it. Shared by `checkVM` and the evidence. */
+export async function readVM(c: VPSieClient, instanceID: number): Promise<VMSnapshot | null> {
+  const vm = await c.getVM(instanceID, cancellation());
+  return vm && toVMSnapshot(vm);
+}
+
+/** Runbook cause 5 against the account's keys. */
+export async function readSSHKeyCheck(c: VPSieClient, sshKeyIDs: string[]): Promise<SSHKeyCheck> {
+  return checkSSHKeyIDs(sshKeyIDs, await c.listSSHKeys(cancellation()));
+}
+
+/** What of a NodeGroup cause 1 checks against VPSie's catalog. */
+export interface CatalogQuery {
+  offeringIDs: string[];
+  datacenterID: string | null;
+  osImageID: string | null;
+}
+
+/** Runbook cause 1 against VPSie's catalog. */
+export async function readCatalogCheck(c: VPSieClient, wanted: CatalogQuery): Promise<CatalogCheck> {
+  const [offerings, datacenters, images] = await Promise.all([
+    c.listOfferings(cancellation()),
+    c.listDatacenters(cancellation()),
+    c.listImages(cancellation()),
+  ]);
+  return checkCatalog(wanted, { offerings, datacenters, images });
+}
+
+/** The machines of a managed cluster; null when VPSie has no such cluster. */
+export async function readClusterNodes(
+  c: VPSieClient,
+  resourceIdentifier: string,
+): Promise<ClusterNodeSnapshot[] | null> {
+  const cluster = await c.getK8sCluster(resourceIdentifier, cancellation());
+  return cluster && cluster.nodes.map(toClusterNodeSnapshot);
+}
+
+/** Runbook step 4 for a VPSieNode whose `vpsieInstanceID` may be 0 (see `matchMachine`). */
+export async function readMachine(
+  c: VPSieClient,
+  query: MachineQuery & { resourceIdentifier: string | null },
+): Promise<MachineFinding> {
+  const nodes = query.resourceIdentifier ? await readClusterNodes(c, query.resourceIdentifier) : [];
+  const vms =
+    query.vpsieInstanceID > 0
+      ? [await c.getVM(query.vpsieInstanceID, cancellation())].filter((v) => v !== null)
+      : await c.listVMs(cancellation());
+  return {
+    cluster: !query.resourceIdentifier ? 'unset' : nodes ? 'found' : 'unknown',
+    ...matchMachine(query, nodes ?? [], vms.map(toVMSnapshot)),
+  };
+}
+
 export function createVPSieActivities(vpsie: VPSieClient | null) {
   const client = (): VPSieClient => vpsieClientOrFail(vpsie);
   const guarded = failingAs(asVPSieActivityFailure);
-  const clusterNodes = async (resourceIdentifier: string): Promise<ClusterNodeSnapshot[] | null> => {
-    const cluster = await client().getK8sCluster(resourceIdentifier, cancellation());
-    return cluster && cluster.nodes.map(toClusterNodeSnapshot);
-  };
 
   return {
     /** Runbook step 4: was the VM created, and what state is it in? null when VPSie does not know the id. */
-    checkVM: guarded(async (instanceID: number): Promise<VMSnapshot | null> => {
-      const vm = await client().getVM(instanceID, cancellation());
-      return vm && toVMSnapshot(vm);
-    }),
+    checkVM: guarded(async (instanceID: number): Promise<VMSnapshot | null> => readVM(client(), instanceID)),
 
     /** For orphan detection: every VM in the account, reduced to what the runbook needs. */
     listVMs: guarded(async (): Promise<VMSnapshot[]> =>
@@ -100,25 +146,19 @@ export function createVPSieActivities(vpsie: VPSieClient | null) {
     ),
 
     /** Runbook cause 5: are the NodeGroup's SSH key ids known to the VPSie account? */
-    checkSSHKeys: guarded(async (sshKeyIDs: string[]): Promise<SSHKeyCheck> => {
-      return checkSSHKeyIDs(sshKeyIDs, await client().listSSHKeys(cancellation()));
-    }),
+    checkSSHKeys: guarded(async (sshKeyIDs: string[]): Promise<SSHKeyCheck> =>
+      readSSHKeyCheck(client(), sshKeyIDs),
+    ),
 
     /** Runbook cause 1: are the NodeGroup's offering, datacenter and image ids valid and available? */
-    checkCatalog: guarded(
-      async (wanted: { offeringIDs: string[]; datacenterID: string | null; osImageID: string | null }) => {
-        const c = client();
-        const [offerings, datacenters, images] = await Promise.all([
-          c.listOfferings(cancellation()),
-          c.listDatacenters(cancellation()),
-          c.listImages(cancellation()),
-        ]);
-        return checkCatalog(wanted, { offerings, datacenters, images }) satisfies CatalogCheck;
-      },
+    checkCatalog: guarded(async (wanted: CatalogQuery): Promise<CatalogCheck> =>
+      readCatalogCheck(client(), wanted),
     ),
 
     /** The machines of a managed cluster (`spec.resourceIdentifier`); null when VPSie has no such cluster. */
-    listClusterNodes: guarded(clusterNodes),
+    listClusterNodes: guarded(async (resourceIdentifier: string): Promise<ClusterNodeSnapshot[] | null> =>
+      readClusterNodes(client(), resourceIdentifier),
+    ),
 
     /** The cluster's node groups (`spec.vpsieGroupID` must be one's id); null when VPSie has no such cluster. */
     listNodeGroups: guarded(async (resourceIdentifier: string): Promise<VPSieNodeGroupSnapshot[] | null> => {
@@ -139,18 +179,8 @@ export function createVPSieActivities(vpsie: VPSieClient | null) {
      * and the account's VMs (see `matchMachine`).
      */
     findMachine: guarded(
-      async (query: MachineQuery & { resourceIdentifier: string | null }): Promise<MachineFinding> => {
-        const c = client();
-        const nodes = query.resourceIdentifier ? await clusterNodes(query.resourceIdentifier) : [];
-        const vms =
-          query.vpsieInstanceID > 0
-            ? [await c.getVM(query.vpsieInstanceID, cancellation())].filter((v) => v !== null)
-            : await c.listVMs(cancellation());
-        return {
-          cluster: !query.resourceIdentifier ? 'unset' : nodes ? 'found' : 'unknown',
-          ...matchMachine(query, nodes ?? [], vms.map(toVMSnapshot)),
-        };
-      },
+      async (query: MachineQuery & { resourceIdentifier: string | null }): Promise<MachineFinding> =>
+        readMachine(client(), query),
     ),
   };
 }

@@ -203,7 +203,9 @@ export function registrationTargetOf(vpsieNode: VPSieNodeSnapshot): NodeRegistra
  * is the VM's, else the one the controller labelled for this VPSieNode, else the one with its node name or
  * hostname; null when none. The IP comes first as in the controller's joiner: names are reused, a VM's address
  * is not shared. Several candidates of one kind (a stale Node left by an earlier VM): the one that also matches
- * another way, then the one matched by its name rather than a Hostname address, then the newest.
+ * another way, then the one matched by its name rather than a Hostname address, then the newest. A Node the
+ * controller labelled for another VPSieNode is never this one's, whatever its address (VPSie reuses the IP of a
+ * deleted VM, and the stale Node of the old one may still be there, even Ready for a while).
  */
 export function findRegisteredNode(
   target: NodeRegistrationTarget,
@@ -211,7 +213,12 @@ export function findRegisteredNode(
 ): NodeRegistration | null {
   const ips = new Set(target.ipAddresses);
   const names = new Set(target.nodeNames);
-  const candidates = nodes.map((raw) => {
+  const owner = (raw: unknown) => obj(obj(obj(raw).metadata).labels)[VPSIENODE_LABEL];
+  const ours = nodes.filter((raw) => {
+    const o = owner(raw);
+    return typeof o !== 'string' || o === target.vpsieNode;
+  });
+  const candidates = ours.map((raw) => {
     const r = obj(raw);
     const metadata = obj(r.metadata);
     const addresses = (Array.isArray(obj(r.status).addresses) ? (obj(r.status).addresses as unknown[]) : [])

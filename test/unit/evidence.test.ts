@@ -391,6 +391,13 @@ describe('findRegisteredNode (runbook step 5)', () => {
     expect(found([stale, labelled, fresh])).toEqual({ matchedBy: 'ip', name: 'labelled' });
   });
 
+  it("never takes a Node the controller labelled for another VPSieNode, even with the VM's IP", () => {
+    const ip: [string, string][] = [['InternalIP', '203.0.113.20']];
+    const others = node('others', { addresses: ip, vpsienode: 'ng-b-9q1z' });
+    expect(found([others])).toBeNull();
+    expect(found([others, node('wanted-name')])).toEqual({ matchedBy: 'name', name: 'wanted-name' });
+  });
+
   it('with no address or name known, only the label can match', () => {
     const t = { vpsieNode: 'ng-a-7x2k', ipAddresses: [], nodeNames: [] };
     expect(findRegisteredNode(t, [node('')])).toBeNull();
