@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, type RetryPolicy } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import { createVPSieActivities } from '../../src/activities/vpsie';
 import { VPSieClient } from '../../src/clients/vpsie';
 import type { MachineQuery } from '../../src/runbook';
 import { rejectsWith } from '../support/expect-rejection';
-import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from '../support/temporal';
+import { TestWorker, uniqueTaskQueue, type TemporalTestContext } from '../support/temporal';
 import { VPSieSimulator, capacityFault } from '../support/vpsie-simulator';
 
 const TOKEN = 'vps-activity-secret-7Q2';
@@ -195,27 +194,21 @@ describe('managed-Kubernetes activities', () => {
 });
 
 describe('Temporal is the one retry layer', () => {
-  let ctx: TemporalTestContext;
-  let worker: Worker;
-  let running: Promise<void>;
   const taskQueue = uniqueTaskQueue('vpsie-activities');
+  let testWorker: TestWorker | undefined;
+  let ctx: TemporalTestContext;
 
   beforeAll(async () => {
-    ctx = await connectTemporal();
-    worker = await Worker.create({
-      connection: ctx.nativeConnection,
-      namespace: 'default',
+    // Built here: the activities exist only once the file's beforeAll has started the simulator.
+    testWorker = new TestWorker({
       taskQueue,
       workflowsPath: require.resolve('../support/run-activity-workflow'),
       activities,
     });
-    running = worker.run();
+    await testWorker.start();
+    ctx = testWorker.ctx;
   }, 120_000);
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await ctx?.close();
-  });
+  afterAll(() => testWorker?.stop());
 
   /** Runs one activity in the worker, under a retry policy far quicker than the delays VPSie asks for. */
   const run = (name: string, args: unknown[], retry: RetryPolicy = {}) =>

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { RunbookActivities } from '../../src/activities';
 import { createRunbookWorker } from '../../src/worker';
 
@@ -61,4 +61,34 @@ export async function withWorker<T>(
     ...(codePath ? { workflowBundle: { codePath } } : {}),
   });
   return worker.runUntil(() => fn(worker));
+}
+
+/**
+ * A worker for a test-only workflow module, running for a whole test file: `start()` in beforeAll, `stop()` in
+ * afterAll. `ctx` is its connection, for the client side of the test.
+ */
+export class TestWorker {
+  ctx!: TemporalTestContext;
+  private worker?: Worker;
+  private running?: Promise<void>;
+
+  constructor(private readonly options: { taskQueue: string; workflowsPath: string; activities?: object }) {}
+
+  async start(): Promise<void> {
+    this.ctx = await connectTemporal();
+    this.worker = await Worker.create({
+      connection: this.ctx.nativeConnection,
+      namespace: 'default',
+      taskQueue: this.options.taskQueue,
+      workflowsPath: this.options.workflowsPath,
+      ...(this.options.activities ? { activities: this.options.activities } : {}),
+    });
+    this.running = this.worker.run();
+  }
+
+  async stop(): Promise<void> {
+    this.worker?.shutdown();
+    await this.running;
+    await this.ctx?.close();
+  }
 }

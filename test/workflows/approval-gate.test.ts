@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import type { Decision } from '../../src/runbook';
 import { MAX_REFUSED_RECORDS } from '../../src/workflows/approval';
 import { approveSignal, decideUpdate, rejectSignal } from '../../src/workflows/messages';
@@ -13,28 +12,20 @@ import {
   type approvalGateWorkflow,
 } from '../support/approval-gate-workflow';
 import { rejectsWith } from '../support/expect-rejection';
-import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from '../support/temporal';
+import { TestWorker, uniqueTaskQueue, type TemporalTestContext } from '../support/temporal';
 
-let ctx: TemporalTestContext;
-let worker: Worker;
-let running: Promise<void>;
 const taskQueue = uniqueTaskQueue('approval-gate');
+const testWorker = new TestWorker({
+  taskQueue,
+  workflowsPath: require.resolve('../support/approval-gate-workflow'),
+});
+let ctx: TemporalTestContext;
 
 beforeAll(async () => {
-  ctx = await connectTemporal();
-  worker = await Worker.create({
-    connection: ctx.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    workflowsPath: require.resolve('../support/approval-gate-workflow'),
-  });
-  running = worker.run();
+  await testWorker.start();
+  ctx = testWorker.ctx;
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await ctx?.close();
-});
+afterAll(() => testWorker.stop());
 
 const HOUR = 3_600_000;
 const deleteStep = {
