@@ -3,6 +3,7 @@ import type {
   NodeGroupSnapshot,
   NodeRegistration,
   NodeSnapshot,
+  VMSnapshot,
   VPSieNodeSnapshot,
 } from '../../src/runbook';
 
@@ -112,6 +113,23 @@ export function evidenceOf(over: Partial<Evidence> = {}): Evidence {
       status: 'ok',
       value: { unknownOfferings: [], unavailableOfferings: [], datacenter: 'ok', image: 'ok' },
     },
+    ...over,
+  };
+}
+
+/** A running VM in VPSie as step 4 reads it, the machine of `vpsieNodeSnapshot`'s node. */
+export function vmSnapshot(over: Partial<VMSnapshot> = {}): VMSnapshot {
+  return {
+    id: 4242,
+    identifier: 'vm-uuid-4242',
+    name: 'ng-a-1-x1y2z',
+    hostname: 'ng-a-1-x1y2z',
+    status: 'running',
+    ipAddress: '10.0.0.5',
+    datacenterID: '1',
+    offeringID: '101',
+    createdOn: '2026-11-24T10:01:00Z',
+    tags: [],
     ...over,
   };
 }

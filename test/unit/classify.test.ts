@@ -9,9 +9,14 @@ import {
   type Evidence,
   type Finding,
   type MachineEvidence,
-  type VMSnapshot,
 } from '../../src/runbook';
-import { evidenceOf, nodeGroupSnapshot, nodeRegistration, vpsieNodeSnapshot } from '../support/snapshots';
+import {
+  evidenceOf,
+  nodeGroupSnapshot,
+  nodeRegistration,
+  vmSnapshot,
+  vpsieNodeSnapshot,
+} from '../support/snapshots';
 
 const T0 = Date.parse('2026-11-24T10:00:00Z'); // the fixtures' provisioning start
 const min = (m: number) => T0 + m * 60_000;
@@ -27,19 +32,7 @@ const recorded = (reason: string, message: string) => ({
   conditions: [errorCondition(reason, message)],
   lastError: message,
 });
-const vm = (over: Partial<VMSnapshot> = {}): VMSnapshot => ({
-  id: 4242,
-  identifier: 'vm-uuid-4242',
-  name: 'ng-a-1-x1y2z',
-  hostname: 'ng-a-1-x1y2z',
-  status: 'running',
-  ipAddress: '10.0.0.5',
-  datacenterID: '1',
-  offeringID: '101',
-  createdOn: '2026-11-24T10:01:00Z',
-  tags: [],
-  ...over,
-});
+const vm = vmSnapshot;
 const machine = (value: Partial<MachineEvidence>): Evidence['machine'] => ({
   status: 'ok',
   value: { node: null, vm: null, matchedBy: null, ambiguous: [], cluster: 'found', ...value },

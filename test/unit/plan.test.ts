@@ -7,9 +7,8 @@ import {
   type Condition,
   type Evidence,
   type PlanStep,
-  type VMSnapshot,
 } from '../../src/runbook';
-import { evidenceOf, nodeGroupSnapshot, vpsieNodeSnapshot } from '../support/snapshots';
+import { evidenceOf, nodeGroupSnapshot, vmSnapshot, vpsieNodeSnapshot } from '../support/snapshots';
 
 // Fixtures: provisioning started 10:00, evidence observed 10:05 (see evidenceOf).
 const NOW = Date.parse('2026-11-24T10:05:00Z');
@@ -19,18 +18,7 @@ const recorded = (reason: string, message: string) => ({
   conditions: [{ type: 'Error', status: 'True', reason, message } satisfies Condition],
   lastError: message,
 });
-const vm: VMSnapshot = {
-  id: 4242,
-  identifier: 'vm-uuid-4242',
-  name: 'ng-a-1-x1y2z',
-  hostname: 'ng-a-1-x1y2z',
-  status: 'running',
-  ipAddress: '10.0.0.5',
-  datacenterID: '1',
-  offeringID: '101',
-  createdOn: '2026-11-24T10:01:00Z',
-  tags: [],
-};
+const vm = vmSnapshot();
 const withVM: Evidence['machine'] = {
   status: 'ok',
   value: { node: null, vm, matchedBy: 'instance-id', ambiguous: [], cluster: 'found' },
