@@ -1,6 +1,7 @@
 import type { KubernetesClient } from '../clients/kubernetes';
 import type { VPSieClient } from '../clients/vpsie';
 import type { ControllerSelector } from '../runbook';
+import { createEscalationActivities } from './escalation';
 import { createEvidenceActivities } from './evidence';
 import { createKubernetesActivities } from './kubernetes';
 import { createMachineActivities } from './machines';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createVPSieActivities(deps.vpsie),
     ...createMachineActivities(deps.kubernetes, deps.vpsie),
     ...createEvidenceActivities(deps),
+    ...createEscalationActivities(deps.kubernetes),
   };
 }
 

@@ -23,6 +23,8 @@ interface Scope {
    * unknown, so a pending creation in any NodeGroup keeps the machine.
    */
   nodeGroup?: string | null;
+  /** UID of the VPSieNode being replaced, whose own claim on the machine does not count (see ClaimContext). */
+  released?: string | null;
 }
 
 /** The VM as diagnosed: a terminate only goes ahead while the id still names that VM and nothing claims it. */
@@ -52,6 +54,7 @@ export function createMachineActivities(kube: KubernetesClient, vpsie: VPSieClie
       nodes: nodes.map(toNodeSnapshot),
       nowMs: Date.now(),
       nodeGroup: scope.nodeGroup ?? null,
+      released: scope.released ?? null,
     });
     if (claims.length > 0)
       throw ApplicationFailure.create({

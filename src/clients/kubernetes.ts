@@ -198,6 +198,22 @@ export class KubernetesClient {
       .map((e) => e.event);
   }
 
+  /**
+   * Creates an Event in `namespace` (core/v1). The caller names it: 'already-exists' when an Event of that name is
+   * there (409), so a retried create is success and never a second Event.
+   */
+  async createEvent(namespace: string, event: CoreV1Event): Promise<'created' | 'already-exists'> {
+    try {
+      await this.call(`create event ${namespace}/${event.metadata.name ?? ''}`, () =>
+        this.core.createNamespacedEvent({ namespace, body: event }),
+      );
+      return 'created';
+    } catch (err) {
+      if (err instanceof KubernetesApiError && err.status === 409) return 'already-exists';
+      throw err;
+    }
+  }
+
   // ---- Controller pods and logs (runbook step 3) --------------------------------------------------------
 
   /**

@@ -26,6 +26,8 @@ export interface PendingApproval {
   kind: string;
   /** Exactly what the step will touch (namespace/name/UID, VM id, field before → after): JSON, shown as is. */
   target: unknown;
+  /** What approving does, in one sentence naming the target (the plan step's `why`); absent for bare steps. */
+  action?: string;
   /** Workflow time, ISO 8601. */
   requestedAt: string;
   /** When the wait gives up and the run escalates; workflow time, ISO 8601. */

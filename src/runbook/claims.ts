@@ -34,6 +34,11 @@ export interface ClaimContext {
   /** Only pending creations of this NodeGroup count; null when the machine's NodeGroup is unknown (all count). */
   nodeGroup: string | null;
   discoveryWindowMs?: number;
+  /**
+   * The UID of a VPSieNode whose claim does not count: the one the runbook replaces, which owns the machine but
+   * whose controller would leave it behind (see `controllerRemovesMachine`), and which is deleted next.
+   */
+  released?: string | null;
 }
 
 const lower = (s: string | null | undefined) => (s ?? '').toLowerCase();
@@ -78,6 +83,7 @@ function pendingCreation(vn: VPSieNodeSnapshot, ctx: ClaimContext): string | nul
 export function claimsOn(machine: MachineIdentity, ctx: ClaimContext): Claim[] {
   const claims: Claim[] = [];
   for (const vn of ctx.vpsieNodes) {
+    if (ctx.released && vn.uid === ctx.released) continue;
     const owner = `${vn.namespace}/${vn.name}`;
     const how = vpsieNodeClaim(machine, vn);
     if (how) claims.push({ by: 'vpsienode', owner, how });

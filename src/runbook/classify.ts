@@ -256,6 +256,8 @@ function nodeReasons(e: Evidence): Reason[] {
 }
 
 function recovered({ e, vn }: Context): Reason[] {
+  // The controller deletes a Failed VPSieNode 30 minutes on, draining whatever Node joined it late.
+  if (vn.phase === 'Failed') return [];
   const node = nodeReasons(e);
   if (node.some((r) => r.finding === 'node-ready')) return node;
   // The controller's Ready counts only when the Node cannot be read to say otherwise.
@@ -454,13 +456,13 @@ function unknown(c: Context): Reason[] {
  * | # | Cause                       | When                                                      | Why it wins over what follows |
  * |---|-----------------------------|-----------------------------------------------------------|-------------------------------|
  * | 1 | VPSieNodeGone               | the object is absent, or being deleted                    | nothing is left to repair |
- * | 2 | Recovered                   | its Node is Ready (else, Node unreadable, phase Ready)    | a working node needs nothing, whatever else is wrong |
+ * | 2 | Recovered                   | not Failed, and its Node is Ready (else, Node unreadable, phase Ready) | a working node needs nothing, whatever else is wrong; a Failed one is deleted by the controller whatever its Node says |
  * | 3 | VMCreationFailed (config)   | no machine, and a capacity/quota error, spec.vpsieGroupID 0 / "VPSieGroupID is required", or a NodeGroup id VPSie lacks | no recreate can succeed until a person acts; capacity and a bad offering together are one cause naming both |
  * | 4 | SSHKeyInvalid               | the account lacks a key the NodeGroup names               | the NodeGroup reconciler copies sshKeyIDs into every new VPSieNode's spec, so a recreate brings the same keys back, and the runbook's cause-2 debugging (SSH in) is impossible: escalate before anything is destroyed; wins over a registration failure and a version mismatch |
  * | 5 | KubernetesVersionMismatch   | NodeGroup and cluster differ in major.minor               | the NodeGroup reconciler copies its kubernetesVersion into every new VPSieNode's spec, so recreating without the patch repeats the failure (the runbook's symptom: the node fails to join); wins over a VM that never registered and over timeouts |
- * | 6 | ProvisioningTimeout         | reason/lastError ProvisioningTimeout, or Pending/Provisioning past the controller's 10 min | the controller has given up on the node (and deletes it 30 min after it failed): waiting for it to register is pointless; wins over the transient error that led to it |
- * | 7 | VMCreationFailed (transient)| no machine, a VPSie API error ("failed to create VPS: …") | the controller still retries it |
- * | 8 | VMNotRegistering            | a machine was requested or found (id, creation-requested, identifier, IP, phase Provisioned/Joining/Ready, VPSie) and no Ready Node; or JoiningTimeout written, or Joining past 15 min | a machine exists: a create error seen before it is stale (so 3 and 7 need "no machine") |
+ * | 6 | VMCreationFailed (transient)| no machine, a VPSie API error ("failed to create VPS: …") | the error is why no machine came: the controller retries it until its 10-minute limit, so by the time the run classifies the timeout is there too, as its consequence; recreating is planned only when the catalog shows the configuration valid |
+ * | 7 | ProvisioningTimeout         | reason/lastError ProvisioningTimeout, or Pending/Provisioning past the controller's 10 min | the controller has given up on the node (and deletes it 30 min after it failed): waiting for it to register is pointless |
+ * | 8 | VMNotRegistering            | a machine was requested or found (id, creation-requested, identifier, IP, phase Provisioned/Joining/Ready, VPSie) and no Ready Node; or JoiningTimeout written, or Joining past 15 min | a machine exists: a create error seen before it is stale (so 3 and 6 need "no machine") |
  * | 9 | Unknown                     | none of the above                                         | escalated with all the evidence |
  */
 const PRECEDENCE: readonly { cause: Cause; rule: (c: Context) => Reason[] }[] = [
@@ -468,8 +470,8 @@ const PRECEDENCE: readonly { cause: Cause; rule: (c: Context) => Reason[] }[] = 
   { cause: 'VMCreationFailed', rule: creationBlocked },
   { cause: 'SSHKeyInvalid', rule: sshKeyInvalid },
   { cause: 'KubernetesVersionMismatch', rule: versionMismatch },
-  { cause: 'ProvisioningTimeout', rule: provisioningTimeout },
   { cause: 'VMCreationFailed', rule: creationFailedTransient },
+  { cause: 'ProvisioningTimeout', rule: provisioningTimeout },
   { cause: 'VMNotRegistering', rule: notRegistering },
 ];
 

@@ -12,3 +12,5 @@ export * from './approval';
 export * from './diagnosis';
 export * from './classify';
 export * from './plan';
+export * from './verify';
+export * from './escalation';

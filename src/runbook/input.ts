@@ -1,11 +1,16 @@
+import { resolveApprovalOptions, type ApprovalOptions, type ResolvedApprovalOptions } from './approval';
 import { formatDuration, parseDuration, type DurationInput } from './duration';
+import { DESTRUCTIVE_STEP_KINDS, PLAN_DEFAULTS } from './plan';
 import { CONTROLLER_JOINING_LIMIT_MS, CONTROLLER_PROVISIONING_LIMIT_MS, type Progress } from './progress';
 import type { VPSieNodeRef, VPSieNodeSnapshot } from './types';
 
 export const WORKFLOW_ID_PREFIX = 'provisioning-failed';
 
-/** How the runbook waits. Every duration has the production default next to it and may be shortened by tests. */
-export interface RunbookOptions {
+/**
+ * How the runbook waits and who decides. Every duration has the production default next to it and may be
+ * shortened by tests. The approval fields (`approvers`, `approvalTtl`, `autoApprove`) are in ApprovalOptions.
+ */
+export interface RunbookOptions extends ApprovalOptions {
   /** The controller's limit for provisioning a VM; default 10m, as the controller's own. At most 6h. */
   provisioningLimit?: DurationInput;
   /** The controller's limit for the node to join; default 15m, as the controller's own. At most 6h. */
@@ -14,6 +19,16 @@ export interface RunbookOptions {
   recheckInterval?: DurationInput;
   /** Reads of the VPSieNode per run before the run continues as new; default 200, between 1 and 1000. */
   checksPerRun?: number;
+  /** Diagnose, classify and plan, then end with outcome `DryRun`, acting on nothing. Default false. */
+  dryRun?: boolean;
+  /** VMNotRegistering: how long after provisioning started the Node may still register; default 15m. */
+  registrationWait?: DurationInput;
+  /** How long a deleted VPSieNode and its machine may take to go (drain, VM delete); default 15m. */
+  goneWait?: DurationInput;
+  /** How long the NodeGroup may take to create a replacement, before and after forcing reconciliation; 5m. */
+  replacementWait?: DurationInput;
+  /** How long the replacement may take to become Ready (the controller allows 10m + 15m); default 25m. */
+  readyWait?: DurationInput;
 }
 
 /**
@@ -43,11 +58,21 @@ export interface RunbookInput extends VPSieNodeRef {
   continuation?: RunbookContinuation;
 }
 
+export interface ResolvedWaits {
+  registrationWaitMs: number;
+  goneWaitMs: number;
+  replacementWaitMs: number;
+  readyWaitMs: number;
+}
+
 export interface ResolvedOptions {
   provisioningLimitMs: number;
   joiningLimitMs: number;
   recheckIntervalMs: number;
   checksPerRun: number;
+  dryRun: boolean;
+  approval: ResolvedApprovalOptions;
+  waits: ResolvedWaits;
 }
 
 export interface ResolvedInput {
@@ -189,7 +214,54 @@ const CONTINUATION_FIELDS = new Set([
   'nextCheckAt',
 ]);
 const INPUT_FIELDS = new Set(['namespace', 'name', 'options', 'continuation']);
-const OPTION_FIELDS = new Set(['provisioningLimit', 'joiningLimit', 'recheckInterval', 'checksPerRun']);
+const OPTION_FIELDS = new Set([
+  'provisioningLimit',
+  'joiningLimit',
+  'recheckInterval',
+  'checksPerRun',
+  'dryRun',
+  'approvers',
+  'approvalTtl',
+  'autoApprove',
+  'registrationWait',
+  'goneWait',
+  'replacementWait',
+  'readyWait',
+]);
+
+/** A remediation wait shorter than the shortest look is no wait; longer than the controller limit, no help. */
+const WAIT_BOUNDS: Bounds = {
+  min: MIN_RECHECK_INTERVAL_MS,
+  max: MAX_CONTROLLER_LIMIT_MS,
+  text: `between ${formatDuration(MIN_RECHECK_INTERVAL_MS)} and ${formatDuration(MAX_CONTROLLER_LIMIT_MS)}`,
+};
+
+function dryRun(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean')
+    throw new InvalidInputError(`options.dryRun must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function waits(raw: RunbookOptions, bounded: boolean): ResolvedWaits {
+  const b = bounded ? WAIT_BOUNDS : null;
+  return {
+    registrationWaitMs: duration(
+      raw.registrationWait,
+      'options.registrationWait',
+      PLAN_DEFAULTS.registrationWaitMs,
+      b,
+    ),
+    goneWaitMs: duration(raw.goneWait, 'options.goneWait', PLAN_DEFAULTS.goneWaitMs, b),
+    replacementWaitMs: duration(
+      raw.replacementWait,
+      'options.replacementWait',
+      PLAN_DEFAULTS.replacementWaitMs,
+      b,
+    ),
+    readyWaitMs: duration(raw.readyWait, 'options.readyWait', PLAN_DEFAULTS.readyWaitMs, b),
+  };
+}
 
 export interface ResolveInputOptions {
   /**
@@ -241,6 +313,9 @@ export function resolveInput(input: unknown, { bounded = true }: ResolveInputOpt
           : null,
       ),
       checksPerRun: checksPerRun(raw.checksPerRun),
+      dryRun: dryRun(raw.dryRun),
+      approval: resolveApprovalOptions(raw, DESTRUCTIVE_STEP_KINDS, 'options'),
+      waits: waits(raw, bounded),
     },
     continuation: given.continuation === undefined ? null : validateContinuation(given.continuation, ref),
   };

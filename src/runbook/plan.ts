@@ -20,6 +20,13 @@ export type StepKind =
   | 'terminate-machine'
   | 'escalate';
 
+/** The steps that change or remove something: each waits for a person's approval (or `autoApprove`). */
+export const DESTRUCTIVE_STEP_KINDS: readonly StepKind[] = [
+  'patch-nodegroup-version',
+  'delete-vpsienode',
+  'terminate-machine',
+];
+
 export interface VPSieNodeTarget {
   kind: 'VPSieNode';
   namespace: string;
@@ -35,6 +42,8 @@ export interface VMTarget {
   identifier: string;
   hostname: string;
   nodeGroup: string | null;
+  /** The VPSieNode that owns it and is deleted right after: its claim does not stop the terminate. */
+  ownedBy?: VPSieNodeTarget;
 }
 
 /** A machine of a managed cluster (what `removeClusterNode` is preconditioned on). */
@@ -44,6 +53,7 @@ export interface ClusterNodeTarget {
   identifier: string;
   hostname: string;
   nodeGroup: string | null;
+  ownedBy?: VPSieNodeTarget;
 }
 
 export type MachineTarget = VMTarget | ClusterNodeTarget;
@@ -112,21 +122,22 @@ export const PLAN_DEFAULTS: Required<Omit<PlanOptions, 'now'>> = {
 const iso = (ms: number) => new Date(ms).toISOString();
 const describeReason = (r: Reason) => `${r.says} (${r.source} ${r.field}: ${r.value})`;
 
+/** The evidence behind a classification, one line each: its reasons, then the sources that could not be read. */
+export function evidenceLines(c: Classification, e: Evidence): string[] {
+  return [
+    ...c.reasons.map(describeReason),
+    ...unreadSources(e)
+      .filter((u) => !c.reasons.some((r) => r.finding === 'source-unread' && r.source === u.source))
+      .map((u) => `could not read ${u.source}: ${u.says}`),
+  ];
+}
+
 function escalate(cause: Cause, c: Classification, e: Evidence, why: string): PlanStep {
   return {
     id: 'escalate',
     kind: 'escalate',
     destructive: false,
-    target: {
-      kind: 'Escalation',
-      cause,
-      evidence: [
-        ...c.reasons.map(describeReason),
-        ...unreadSources(e)
-          .filter((u) => !c.reasons.some((r) => r.finding === 'source-unread' && r.source === u.source))
-          .map((u) => `could not read ${u.source}: ${u.says}`),
-      ],
-    },
+    target: { kind: 'Escalation', cause, evidence: evidenceLines(c, e) },
     why,
   };
 }
@@ -147,6 +158,17 @@ export function machineTarget(e: Evidence, vn: VPSieNodeSnapshot | null): Machin
       nodeGroup,
     };
   return null;
+}
+
+/**
+ * Whether the controller removes the VPSieNode's machine when the VPSieNode is deleted. Its terminator
+ * (`DeleteVPS`) deletes by `spec.vpsieInstanceID`, or through the managed cluster by `spec.resourceIdentifier` and
+ * a hostname (`status.hostname`, else the node name); with neither it logs "No VPS ID or K8s identifiers
+ * available, skipping VPS deletion" and releases the finalizer, leaving the machine running: an undiscovered
+ * asynchronous creation (id 0, no hostname yet) is exactly that.
+ */
+export function controllerRemovesMachine(vn: VPSieNodeSnapshot): boolean {
+  return vn.vpsieInstanceID !== 0 || (!!vn.resourceIdentifier && !!(vn.hostname || vn.nodeName));
 }
 
 /** One line naming a target, for approval prompts and the UI. */
@@ -227,24 +249,51 @@ function recreateSteps(
   // Deadlines are cumulative from now; the workflow recomputes them from when each wait really starts.
   let t = nowMs;
   const after = (ms: number) => iso((t += ms));
-  const steps: PlanStep[] = [
-    {
-      id: 'delete-vpsienode',
-      kind: 'delete-vpsienode',
-      destructive: true,
-      target: self,
-      why: `Delete ${vn.namespace}/${vn.name} (uid ${vn.uid}) so that the controller removes its machine and NodeGroup ${ng.name} creates a new one.`,
-    },
-  ];
-  if (machine)
-    steps.push({
-      id: 'wait-machine-gone',
-      kind: 'wait-machine-gone',
-      destructive: false,
-      target: machine,
-      why: `Wait until the controller has removed ${describeTarget(machine)} from VPSie.`,
-      wait: { until: after(o.goneWaitMs), onExpiry: 'escalate' },
-    });
+  const deleteStep: PlanStep = {
+    id: 'delete-vpsienode',
+    kind: 'delete-vpsienode',
+    destructive: true,
+    target: self,
+    why: `Delete ${vn.namespace}/${vn.name} (uid ${vn.uid}) so that the controller removes its machine and NodeGroup ${ng.name} creates a new one.`,
+  };
+  const steps: PlanStep[] = [];
+  if (machine && !controllerRemovesMachine(vn)) {
+    // The controller would leave this machine running: terminate it first (while nothing else can adopt it),
+    // then delete the VPSieNode, whose finalizer then has nothing to remove.
+    const owned = { ...machine, ownedBy: self };
+    steps.push(
+      {
+        id: 'terminate-machine',
+        kind: 'terminate-machine',
+        destructive: true,
+        target: owned,
+        why: `${vn.name} has no VM id and no hostname, so the controller would leave ${describeTarget(machine)} running when it is deleted: terminate it first (Manual VM Cleanup), re-reading it and its claims.`,
+      },
+      {
+        id: 'wait-machine-gone',
+        kind: 'wait-machine-gone',
+        destructive: false,
+        target: owned,
+        why: `Wait until ${describeTarget(machine)} is gone from VPSie.`,
+        wait: { until: after(o.goneWaitMs), onExpiry: 'escalate' },
+      },
+      {
+        ...deleteStep,
+        why: `Delete ${vn.namespace}/${vn.name} (uid ${vn.uid}) so that NodeGroup ${ng.name} creates a new one.`,
+      },
+    );
+  } else {
+    steps.push(deleteStep);
+    if (machine)
+      steps.push({
+        id: 'wait-machine-gone',
+        kind: 'wait-machine-gone',
+        destructive: false,
+        target: machine,
+        why: `Wait until the controller has removed ${describeTarget(machine)} from VPSie.`,
+        wait: { until: after(o.goneWaitMs), onExpiry: 'escalate' },
+      });
+  }
   steps.push(
     {
       id: 'wait-vpsienode-gone',
@@ -252,7 +301,10 @@ function recreateSteps(
       destructive: false,
       target: self,
       why: `Wait until ${vn.namespace}/${vn.name} is gone: its finalizer goes once the controller has removed the machine.`,
-      wait: { until: machine ? iso(t) : after(o.goneWaitMs), onExpiry: 'escalate' },
+      wait: {
+        until: steps.at(-1)?.kind === 'wait-machine-gone' ? iso(t) : after(o.goneWaitMs),
+        onExpiry: 'escalate',
+      },
     },
     {
       id: 'wait-replacement',

@@ -1,36 +1,80 @@
+import type { DecisionRecord, PendingApproval } from './approval';
+import type { Cause, Reason } from './classify';
+import type { Evidence } from './diagnosis';
 import { formatDuration } from './duration';
+import type { Escalation, EscalationRecord } from './escalation';
+import { describeTarget, type PlanStep } from './plan';
 import type { Progress } from './progress';
 import type { VPSieNodeRef, VPSieNodeSnapshot } from './types';
 
 /** Where a run is; the `status` query answers with this at any time. */
-export type RunbookStage = 'starting' | 'diagnosing' | 'waiting-for-controller' | 'completed';
+export type RunbookStage =
+  | 'starting'
+  | 'diagnosing'
+  | 'waiting-for-controller'
+  | 'gathering-evidence'
+  | 'awaiting-approval'
+  | 'remediating'
+  | 'escalating'
+  | 'completed';
 
 export const RUNBOOK_STAGES: readonly RunbookStage[] = [
   'starting',
   'diagnosing',
   'waiting-for-controller',
+  'gathering-evidence',
+  'awaiting-approval',
+  'remediating',
+  'escalating',
   'completed',
 ];
 
 /**
- * How the run ended, so far:
- * - `recovered`: the node became Ready on its own, nothing was done;
- * - `not-found`: the VPSieNode is gone (stale alert or already cleaned up);
- * - `terminating`: the VPSieNode is being deleted, the controller owns it;
- * - `needs-remediation`: stuck past the controller's limits or Failed; remediation follows in later stages;
- * - `read-failed`: the VPSieNode could not be read (permission refused, or the API kept failing through every
- *   retry); the report's `error` says why, and a person has to look.
+ * How the run ended:
+ * - `Recovered`: the node became Ready (or its Node registered Ready) without anything being done;
+ * - `Remediated`: the run replaced the node (a new VPSieNode is Ready) or removed the machine left behind;
+ * - `Escalated`: a person must act; the report's `escalation` says why, with the evidence;
+ * - `Rejected`: a person rejected a step; nothing more was done;
+ * - `ApprovalExpired`: nobody decided in time; the run escalated and did nothing;
+ * - `DryRun`: diagnosed and planned only (input `dryRun`);
+ * - `VPSieNodeGone`: the VPSieNode is gone or being deleted by someone else, and nothing of it is left to us.
  */
-export type RunbookOutcome = 'recovered' | 'not-found' | 'terminating' | 'needs-remediation' | 'read-failed';
+export type RunbookOutcome =
+  'Recovered' | 'Remediated' | 'Escalated' | 'Rejected' | 'ApprovalExpired' | 'DryRun' | 'VPSieNodeGone';
 
 export const RUNBOOK_OUTCOMES: readonly RunbookOutcome[] = [
-  'recovered',
-  'not-found',
-  'terminating',
-  'needs-remediation',
-  'read-failed',
+  'Recovered',
+  'Remediated',
+  'Escalated',
+  'Rejected',
+  'ApprovalExpired',
+  'DryRun',
+  'VPSieNodeGone',
 ];
 
+/**
+ * What runs started before the whole runbook (patch `whole-runbook`) ended with: they stopped after the wait.
+ * Kept so their histories replay and their results stay readable.
+ */
+export type LegacyRunbookOutcome =
+  'recovered' | 'not-found' | 'terminating' | 'needs-remediation' | 'read-failed';
+
+/** Where a plan step is. */
+export type StepState =
+  'pending' | 'awaiting-approval' | 'running' | 'done' | 'skipped' | 'expired' | 'rejected' | 'failed';
+
+export interface PlanStepStatus extends PlanStep {
+  state: StepState;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** One line: what the step found or did (`deleted`, `already gone`, `replacement ng-a-x8 (uid …) Ready`). */
+  result: string | null;
+}
+
+/** The NodeGroup's new VPSieNode that took the deleted one's place. */
+export interface ReplacementRef extends VPSieNodeRef {
+  uid: string;
+}
 /** A step that failed for good, as the run reports it: which step, the error's type and message, and why it stopped. */
 export interface RunbookError {
   /** The activity that failed, e.g. `checkVPSieNode`. */
@@ -59,14 +103,72 @@ export interface RunbookStatus {
   progress: Progress | null;
   /** While waiting for the controller, when we look next; null while looking. */
   nextCheckAt: string | null;
-  outcome: RunbookOutcome | null;
-  /** With outcome `read-failed`: what failed. */
+  outcome: RunbookOutcome | LegacyRunbookOutcome | null;
+  /** What failed for good, when a step did (the run then escalates). */
   error: RunbookError | null;
+  /** Input `dryRun`: the run plans and acts on nothing. */
+  dryRun: boolean;
+  /** Who may decide (input `approvers`); empty: anyone who may signal the workflow. */
+  approvers: string[];
+  /** Once classified: the cause, and the evidence that proves it. */
+  cause: Cause | null;
+  reasons: Reason[];
+  /** Other causes the evidence also shows, in order of precedence. */
+  also: Cause[];
+  /** The plan, each step with its state; [] before planning. */
+  plan: PlanStepStatus[];
+  /** The step running now, or waiting for approval. */
+  currentStep: string | null;
+  /** The destructive step waiting for a person: its exact target and when the wait expires. */
+  pendingApproval: PendingApproval | null;
+  /** Every decision received, accepted or refused, with who and when. */
+  decisions: DecisionRecord[];
+  /** Decisions that did not count (not on the allow-list, not the pending step, nothing pending, ...). */
+  refusedDecisions: DecisionRecord[];
+  /** The hand-off to people, once escalated. */
+  escalation: (Escalation & { record: EscalationRecord | null }) | null;
+  replacement: ReplacementRef | null;
+  /** Once ended: why, in one line (who rejected, which replacement is Ready, what vanished, ...). */
+  conclusion: string | null;
+}
+
+/** The remediation fields of a status before anything is classified (and for runs that never get there). */
+export function unclassified(): Pick<
+  RunbookStatus,
+  | 'dryRun'
+  | 'approvers'
+  | 'cause'
+  | 'reasons'
+  | 'also'
+  | 'plan'
+  | 'currentStep'
+  | 'pendingApproval'
+  | 'decisions'
+  | 'refusedDecisions'
+  | 'escalation'
+  | 'replacement'
+  | 'conclusion'
+> {
+  return {
+    dryRun: false,
+    approvers: [],
+    cause: null,
+    reasons: [],
+    also: [],
+    plan: [],
+    currentStep: null,
+    pendingApproval: null,
+    decisions: [],
+    refusedDecisions: [],
+    escalation: null,
+    replacement: null,
+    conclusion: null,
+  };
 }
 
 export interface DiagnosisReport {
   ref: VPSieNodeRef;
-  outcome: RunbookOutcome;
+  outcome: RunbookOutcome | LegacyRunbookOutcome;
   /** The last observation; null only when the very first read failed (`read-failed`). */
   progress: Progress | null;
   /** The VPSieNode as last read; null when it does not exist or was never read. */
@@ -75,15 +177,24 @@ export interface DiagnosisReport {
   checks: number;
   /** Runs in the chain: 1 plus the number of times it continued as new. */
   runs: number;
-  /** With outcome `read-failed`: what failed; null otherwise. */
+  /** What failed for good, when a step did; null otherwise. */
   error: RunbookError | null;
   /** The first run's start. */
   startedAt: string;
   finishedAt: string;
+  /** Everything read for the diagnosis; absent for runs that ended before gathering it. */
+  evidence?: Evidence | null;
+  cause?: Cause | null;
+  reasons?: Reason[];
+  plan?: PlanStepStatus[];
+  decisions?: DecisionRecord[];
+  escalation?: (Escalation & { record: EscalationRecord | null }) | null;
+  replacement?: ReplacementRef | null;
+  conclusion?: string | null;
 }
 
-/** What the last observation means for the run. `null`: keep waiting for the controller. */
-export function outcomeOf(progress: Progress): RunbookOutcome | null {
+/** What the last observation meant for runs before the whole runbook. `null`: keep waiting for the controller. */
+export function outcomeOf(progress: Progress): LegacyRunbookOutcome | null {
   switch (progress.kind) {
     case 'healthy':
       return 'recovered';
@@ -115,10 +226,32 @@ export function describeStatus(status: RunbookStatus, nowMs: number): string {
       const next = formatDuration(Math.max(0, Date.parse(status.nextCheckAt) - nowMs));
       return `${node}: ${reason}; waiting for the controller, next check in ${next}`;
     }
-    case 'completed':
+    case 'gathering-evidence':
+      return `${node}: ${status.progress?.reason ?? 'past the controller limits'}; gathering evidence (VPSieNode, Events, controller logs, VPSie, Node, NodeGroup)`;
+    case 'awaiting-approval': {
+      const p = status.pendingApproval;
+      if (!p) return `${node}: ${status.cause ?? 'cause unknown'}; waiting for approval`;
+      const step = status.plan.find((s) => s.id === p.stepId);
+      const who = status.approvers.length
+        ? status.approvers.join(' or ')
+        : 'anyone allowed to signal this workflow';
+      return `${node}: ${status.cause}; waiting until ${p.expiresAt} for ${who} to approve ${p.stepId}: ${step ? describeTarget(step.target) : p.stepId}`;
+    }
+    case 'remediating': {
+      const step = status.plan.find((s) => s.id === status.currentStep);
+      if (!step) return `${node}: ${status.cause}; remediating`;
+      return `${node}: ${status.cause}; ${step.id}: ${step.why}${step.wait ? ` (until ${step.wait.until})` : ''}`;
+    }
+    case 'escalating':
+      return `${node}: ${status.cause ?? 'not classified'}; escalating: ${status.escalation?.reason ?? ''}`;
+    case 'completed': {
       if (status.error) {
         return `${node}: ${status.outcome} (${status.error.step}: ${status.error.type}: ${status.error.message})`;
       }
+      if (status.escalation) return `${node}: ${status.outcome} (${status.escalation.reason})`;
+      if (status.conclusion) return `${node}: ${status.outcome} (${status.conclusion})`;
+      if (status.cause) return `${node}: ${status.outcome} (cause ${status.cause})`;
       return `${node}: ${status.outcome} (${status.progress?.reason ?? 'no observation'})`;
+    }
   }
 }

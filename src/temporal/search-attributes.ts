@@ -19,7 +19,12 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   await connection.operatorService.addSearchAttributes({
     namespace,
     searchAttributes: Object.fromEntries(
-      missing.map((k) => [k.name, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      missing.map((k) => [
+        k.name,
+        k.type === 'BOOL'
+          ? IndexedValueType.INDEXED_VALUE_TYPE_BOOL
+          : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
     ),
   });
   return missing.map((k) => k.name);

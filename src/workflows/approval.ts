@@ -32,9 +32,19 @@ export interface ApprovalStep {
   kind: string;
   /** Exactly what the step will touch; shown to the approver as is. */
   target: unknown;
+  /** One sentence: what approving does. */
+  action?: string;
 }
 
-export type ApprovalResult = 'approved' | 'rejected' | 'expired';
+/** `abandoned`: the caller's `abandon` said the step no longer makes sense (its target vanished). */
+export type ApprovalResult = 'approved' | 'rejected' | 'expired' | 'abandoned';
+
+export interface ApprovalRequestOptions {
+  /** Checked whenever the workflow wakes; true ends the wait with `abandoned`. */
+  abandon?: () => boolean;
+  /** The timer's summary in the UI. */
+  summary?: string;
+}
 
 export interface ApprovalState {
   pendingApproval: PendingApproval | null;
@@ -49,7 +59,7 @@ export interface ApprovalState {
 
 export interface ApprovalGate {
   /** Waits for a decision on `step` (or approves it at once if its kind is auto-approved). One at a time. */
-  request(step: ApprovalStep): Promise<ApprovalResult>;
+  request(step: ApprovalStep, options?: ApprovalRequestOptions): Promise<ApprovalResult>;
   /** A copy, for the `status` query. */
   state(): ApprovalState;
 }
@@ -118,7 +128,7 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalGate {
   );
 
   return {
-    async request(step) {
+    async request(step, requestOptions = {}) {
       if (pending)
         throw new Error(`approval for ${step.stepId} requested while ${pending.stepId} is pending`);
       const at = Date.now();
@@ -140,14 +150,21 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalGate {
         stepId: step.stepId,
         kind: step.kind,
         target: step.target,
+        ...(step.action ? { action: step.action } : {}),
         requestedAt: new Date(at).toISOString(),
         expiresAt: new Date(at + options.ttlMs).toISOString(),
       });
       // A getter: TypeScript would otherwise keep `outcome` narrowed to null across the await.
       const decision = (): DecisionKind | null => outcome;
-      if (!(await condition(() => decision() !== null, options.ttlMs))) {
+      const abandon = requestOptions.abandon ?? (() => false);
+      const decided = await condition(
+        () => decision() !== null || abandon(),
+        options.ttlMs,
+        requestOptions.summary ? { summary: requestOptions.summary } : {},
+      );
+      if (decision() === null) {
         setPending(null);
-        return 'expired';
+        return decided ? 'abandoned' : 'expired';
       }
       return decision() === 'approve' ? 'approved' : 'rejected';
     },

@@ -12,6 +12,7 @@ import {
   InvalidInputError,
   outcomeOf,
   resolveInput,
+  unclassified,
   type DiagnosisReport,
   type Progress,
   type RunbookInput,
@@ -51,6 +52,7 @@ export async function legacyProvisioningFailedRunbook(input: RunbookInput): Prom
     nextCheckAt: null,
     outcome: null,
     error: null,
+    ...unclassified(),
   };
   setHandler(statusQuery, () => status);
 

@@ -10,26 +10,42 @@ import {
 } from '@temporalio/workflow';
 import {
   assessProgress,
+  classify,
   describeStatus,
+  evidenceLines,
   InvalidInputError,
   outcomeOf,
+  plan,
   resolveInput,
+  unclassified,
   type DiagnosisReport,
+  type Escalation,
+  type EscalationKind,
+  type Evidence,
+  type LegacyRunbookOutcome,
   type ResolvedInput,
   type RunbookError,
   type RunbookInput,
   type RunbookOutcome,
+  type RunbookStage,
   type RunbookStatus,
   type VPSieNodeSnapshot,
 } from '../runbook';
+import { createApprovalGate, type ApprovalGate } from './approval';
 import { legacyProvisioningFailedRunbook } from './legacy';
 import { statusQuery } from './messages';
-import { checkVPSieNode, stepFailure } from './reads';
+import { checkVPSieNode, escalate, gatherEvidence, stepFailure } from './reads';
+import { executePlan, type Ending } from './remediation';
 import { writeSearchAttributes } from './search-attribute-writes';
 import * as sa from './search-attributes';
 
 /** Runs started before this patch run {@link legacyProvisioningFailedRunbook}. */
 export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
+/**
+ * Runs started before this patch stop after the wait with the first slice's outcomes (`needs-remediation`, ...);
+ * runs with it go on to evidence, cause, plan, approval, remediation and verification.
+ */
+export const WHOLE_RUNBOOK_PATCH = 'whole-runbook';
 
 /**
  * The "Provisioning Failed" runbook for one VPSieNode, top to bottom.
@@ -38,11 +54,15 @@ export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
  *    join), wait with a durable timer and look again: acting then would race the controller. After
  *    `checksPerRun` looks (or when the server suggests it) the run continues as new, carrying what `status` and
  *    the report need, so that history stays small however long the controller takes.
- * 2. Report what was found. A read that fails for good (refused, or failing through every retry) is an outcome,
- *    `read-failed`, with the error: a person has to look. Classification and remediation follow in later stages.
+ * 2. Gather the evidence (steps 1–5 and the checks of causes 1, 4 and 5) in one parallel round.
+ * 3. Classify it into one of the runbook's causes, and plan the resolution steps for that cause.
+ * 4. Run the plan: every destructive step waits for a person's approval; every act re-checks its target; every
+ *    wait is durable and bounded. What cannot be fixed, or a wait that runs out, is escalated with the evidence.
+ * A read of the VPSieNode that fails for good (refused, or failing through every retry) escalates at once.
  */
 export async function provisioningFailedRunbook(input: RunbookInput): Promise<DiagnosisReport> {
   if (!patched(BOUNDED_RUNBOOK_PATCH)) return legacyProvisioningFailedRunbook(input);
+  const whole = patched(WHOLE_RUNBOOK_PATCH);
 
   let resolved: ResolvedInput;
   try {
@@ -67,6 +87,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         nextCheckAt: continuation.nextCheckAt,
         outcome: null,
         error: null,
+        ...unclassified(),
       }
     : {
         ref,
@@ -79,28 +100,59 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         nextCheckAt: null,
         outcome: null,
         error: null,
+        ...unclassified(),
       };
-  setHandler(statusQuery, () => status);
+  status.dryRun = options.dryRun;
+  status.approvers = [...options.approval.allowList];
   let node: VPSieNodeSnapshot | null = continuation?.vpsieNode ?? null;
+  /** The VPSieNode as last read while it existed: once it is gone, what names its machine and NodeGroup. */
+  let lastSeen = node;
+  let evidence: Evidence | null = null;
   let checksThisRun = 0;
 
-  const show = (): void => setCurrentDetails(describeStatus(status, Date.now()));
+  /** What `status` answers: the run's own fields and the approval gate's. */
+  const view = (): RunbookStatus => (gate ? { ...status, ...gate.state() } : status);
+  const show = (): void => setCurrentDetails(describeStatus(view(), Date.now()));
+  const enter = (stage: RunbookStage): void => {
+    if (status.stage === stage) return;
+    Object.assign(status, { stage, stageSince: now() });
+    writeSearchAttributes([{ key: sa.RunbookStage, value: stage }]);
+  };
+
+  const gate: ApprovalGate | null = whole
+    ? createApprovalGate({
+        ...options.approval,
+        onPendingChange: (pending) => {
+          enter(pending ? 'awaiting-approval' : 'remediating');
+          writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
+          show();
+        },
+      })
+    : null;
+  setHandler(statusQuery, view);
+
   // Search attributes are written only when they change: a continued run inherits its predecessor's.
   writeSearchAttributes([
     { key: sa.VPSieNodeNamespace, value: ref.namespace },
     { key: sa.VPSieNodeName, value: ref.name },
     { key: sa.RunbookStage, value: status.stage },
+    ...(whole ? [{ key: sa.ApprovalPending, value: false }] : []),
   ]);
   show();
 
-  const finish = (outcome: RunbookOutcome, error: RunbookError | null): DiagnosisReport => {
+  const finish = (
+    outcome: RunbookOutcome | LegacyRunbookOutcome,
+    error: RunbookError | null,
+    conclusion: string | null = null,
+  ): DiagnosisReport => {
     Object.assign(status, { stage: 'completed', stageSince: now(), nextCheckAt: null, outcome, error });
+    if (whole) status.conclusion = conclusion;
     writeSearchAttributes([
       { key: sa.RunbookStage, value: 'completed' },
       { key: sa.RunbookOutcome, value: outcome },
     ]);
     show();
-    return {
+    const report: DiagnosisReport = {
       ref,
       outcome,
       progress: status.progress,
@@ -111,23 +163,168 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
       startedAt: status.startedAt,
       finishedAt: now(),
     };
+    if (!whole) return report;
+    const v = view();
+    return {
+      ...report,
+      evidence,
+      cause: v.cause,
+      reasons: v.reasons,
+      plan: v.plan,
+      decisions: v.decisions,
+      escalation: v.escalation,
+      replacement: v.replacement,
+      conclusion: v.conclusion,
+    };
+  };
+
+  /** Hands the run to people (the escalate activity records it), then ends. */
+  const escalateAndFinish = async (
+    kind: EscalationKind,
+    reason: string,
+    step: string | null,
+    error: RunbookError | null,
+  ): Promise<DiagnosisReport> => {
+    enter('escalating');
+    const lines = status.plan.find((s) => s.target.kind === 'Escalation')?.target;
+    const escalation: Escalation = {
+      workflowId: workflowInfo().workflowId,
+      runId: workflowInfo().runId,
+      ref,
+      uid: (evidence?.vpsieNode ?? lastSeen)?.uid ?? null,
+      cause: status.cause,
+      kind,
+      reason,
+      step,
+      evidence:
+        lines?.kind === 'Escalation'
+          ? lines.evidence
+          : evidence && status.cause
+            ? evidenceLines({ cause: status.cause, reasons: status.reasons, also: status.also }, evidence)
+            : error
+              ? [`${error.step}: ${error.type}: ${error.message}`]
+              : [],
+    };
+    status.escalation = { ...escalation, record: null };
+    show();
+    let failure = error;
+    try {
+      status.escalation.record = await escalate.executeWithOptions(
+        { summary: `Escalate (${kind}): ${reason}`.slice(0, 200) },
+        [escalation],
+      );
+    } catch (err) {
+      // The run's result and status still carry the escalation; the failure to record it is reported too.
+      failure = failure ?? stepFailure(err);
+      log.error('could not record the escalation', { ...stepFailure(err) });
+    }
+    return finish(kind === 'approval-expired' ? 'ApprovalExpired' : 'Escalated', failure, reason);
+  };
+
+  /** Steps 2–4 once the controller's limits have passed (or the node settled): evidence, cause, plan, act. */
+  const remediate = async (): Promise<DiagnosisReport> => {
+    enter('gathering-evidence');
+    show();
+    try {
+      evidence = await gatherEvidence.executeWithOptions(
+        { summary: 'Steps 1-5: gather evidence (VPSieNode, Events, logs, VPSie, Node, NodeGroup)' },
+        [{ ref, lastSeen, observedAt: now() }],
+      );
+    } catch (err) {
+      const error = stepFailure(err);
+      return escalateAndFinish(
+        'read-failed',
+        `The evidence could not be read: ${error.message}`,
+        null,
+        error,
+      );
+    }
+    const c = classify(evidence, Date.now(), {
+      provisioningTimeoutMs: options.provisioningLimitMs,
+      joiningTimeoutMs: options.joiningLimitMs,
+    });
+    Object.assign(status, { cause: c.cause, reasons: c.reasons, also: c.also });
+    const nodeGroup = (evidence.vpsieNode ?? lastSeen)?.nodeGroupName;
+    writeSearchAttributes([
+      { key: sa.RunbookCause, value: c.cause },
+      ...(nodeGroup ? [{ key: sa.NodeGroup, value: nodeGroup }] : []),
+    ]);
+    status.plan = plan(c, evidence, { now: now(), ...options.waits }).map((s) => ({
+      ...s,
+      state: 'pending' as const,
+      startedAt: null,
+      endedAt: null,
+      result: null,
+    }));
+    log.info('diagnosed', { cause: c.cause, steps: status.plan.map((s) => s.id) });
+    if (options.dryRun)
+      return finish(
+        'DryRun',
+        null,
+        `planned ${status.plan.map((s) => s.id).join(', ') || 'nothing'}; acted on nothing`,
+      );
+    if (status.plan.length === 0)
+      return finish(
+        c.cause === 'Recovered' ? 'Recovered' : 'VPSieNodeGone',
+        null,
+        c.reasons.map((r) => r.says).join('; ') || null,
+      );
+
+    enter('remediating');
+    show();
+    let ending: Ending;
+    try {
+      ending = await executePlan({
+        ref,
+        status,
+        gate: gate!,
+        recheckIntervalMs: options.recheckIntervalMs,
+        waits: options.waits,
+        changed: show,
+      });
+    } catch (err) {
+      const error = stepFailure(err);
+      ending = {
+        escalate: 'step-failed',
+        step: error.step,
+        why: `${error.step} failed: ${error.message}`,
+        error,
+      };
+    }
+    if ('outcome' in ending) {
+      log.info('runbook ended', { outcome: ending.outcome, why: ending.why });
+      return finish(ending.outcome, null, ending.why);
+    }
+    return escalateAndFinish(ending.escalate, ending.why, ending.step, ending.error ?? null);
   };
 
   for (;;) {
     if (status.nextCheckAt) {
       const wait = Date.parse(status.nextCheckAt) - Date.now();
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) {
+        if (whole) await sleep(wait, { summary: 'Step 1: the controller still has time; look again' });
+        else await sleep(wait);
+      }
       status.nextCheckAt = null;
       show();
     }
 
     try {
-      node = await checkVPSieNode(ref);
+      node = whole
+        ? await checkVPSieNode.executeWithOptions({ summary: 'Step 1: check VPSieNode status' }, [ref])
+        : await checkVPSieNode(ref);
     } catch (err) {
       const error = stepFailure(err);
       log.warn('could not read the VPSieNode; ending the run', { ...error });
-      return finish('read-failed', error);
+      if (!whole) return finish('read-failed', error);
+      return escalateAndFinish(
+        'read-failed',
+        `VPSieNode ${ref.namespace}/${ref.name} could not be read: ${error.type}: ${error.message}`,
+        null,
+        error,
+      );
     }
+    if (node) lastSeen = node;
     status.checks += 1;
     checksThisRun += 1;
     const progress = assessProgress(node, Date.now(), {
@@ -136,18 +333,15 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     });
     status.progress = progress;
     if (progress.kind !== 'in-progress' || node === null) {
-      return finish(outcomeOf(progress) ?? 'needs-remediation', null);
+      if (!whole) return finish(outcomeOf(progress) ?? 'needs-remediation', null);
+      return remediate();
     }
 
     // The controller still has time: look again at the next interval, or right at its deadline.
     const untilDeadline = Math.max(0, Date.parse(progress.deadline) - Date.now());
     const wait = Math.max(1, Math.min(options.recheckIntervalMs, untilDeadline));
     status.nextCheckAt = new Date(Date.now() + wait).toISOString();
-    if (status.stage !== 'waiting-for-controller') {
-      status.stage = 'waiting-for-controller';
-      status.stageSince = now();
-      writeSearchAttributes([{ key: sa.RunbookStage, value: status.stage }]);
-    }
+    enter('waiting-for-controller');
     show();
     log.info('VPSieNode still within the controller limit; waiting', {
       reason: progress.reason,

@@ -12,14 +12,54 @@ import type { RunbookError } from '../runbook';
  * Reads of one object: seconds at most, retried with backoff while the API server is unreachable (about 4 min
  * of backoff over 10 attempts). A permanent answer (403, 401, ...) fails at once, non-retryably.
  */
-export const { checkVPSieNode } = proxyActivities<RunbookActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 10,
-  },
+const READ_RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '1 minute',
+  maximumAttempts: 10,
+} as const;
+
+export const { checkVPSieNode, listVPSieNodes, checkNodeRegistration, checkVM, listClusterNodes } =
+  proxyActivities<RunbookActivities>({ startToCloseTimeout: '30 seconds', retry: READ_RETRY });
+
+/**
+ * Every source of the diagnosis in one parallel round. A source that fails is an error inside the evidence, not
+ * a failed activity, so this only fails when the VPSieNode itself cannot be read. Controller logs and VPSie
+ * lists can take a while: two minutes per attempt.
+ */
+export const { gatherEvidence } = proxyActivities<RunbookActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: READ_RETRY,
+});
+
+/** Refusals that no retry can change: the target is no longer the one diagnosed, or the input is wrong. */
+const PERMANENT = [
+  'PreconditionFailed',
+  'MachineClaimed',
+  'VMPreconditionFailed',
+  'ClusterNodePreconditionFailed',
+  'InvalidInput',
+];
+
+/**
+ * The acts. Each one re-reads its target and checks the precondition itself, and is idempotent, so a retry after
+ * a lost answer finds the work done. Fewer attempts than a read: a person is waiting on the result.
+ */
+export const {
+  deleteVPSieNode,
+  setNodeGroupKubernetesVersion,
+  forceNodeGroupReconciliation,
+  terminateVM,
+  removeClusterNode,
+} = proxyActivities<RunbookActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...READ_RETRY, maximumAttempts: 6, nonRetryableErrorTypes: PERMANENT },
+});
+
+/** The hand-off to people: recorded even when the rest of the world is failing, so retried for longer. */
+export const { escalate } = proxyActivities<RunbookActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...READ_RETRY, maximumAttempts: 15, nonRetryableErrorTypes: ['InvalidInput'] },
 });
 
 /**

@@ -8,7 +8,12 @@ import { findTemporalCli } from '../../src/temporal/cli-binary';
 import { freePort } from '../../src/temporal/free-port';
 import { startRunbook } from '../../src/temporal/start-runbook';
 import { controlPlaneFromEnv, kubeconfigYaml } from '../support/control-plane';
-import { createTestNamespace, VPSieNodeFixtures } from '../support/kube';
+import {
+  ClusterCleanup,
+  createTestNamespace,
+  joinsAndBecomesReady,
+  VPSieNodeFixtures,
+} from '../support/kube';
 
 /**
  * What `npm start` runs, as a user runs it: the compiled entry point with no Temporal configuration. It must
@@ -31,9 +36,11 @@ beforeAll(() => {
     },
   );
 });
-afterAll(() => {
+const cleanup = new ClusterCleanup();
+afterAll(async () => {
   child?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  await cleanup.deleteAll();
 });
 
 function waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
@@ -90,11 +97,14 @@ it('starts an embedded Temporal with its UI, runs the runbook, and stops cleanly
   expect(await ui.text()).toMatch(/<html/i);
 
   const namespace = await createTestNamespace('start');
-  await new VPSieNodeFixtures().create(
+  const fixtures = new VPSieNodeFixtures();
+  await fixtures.create(
     { namespace, name: 'ng-b-ready' },
     { nodeGroupName: 'ng-b' },
-    { phase: 'Ready' },
+    { phase: 'Provisioned' },
   );
+  // The kubelet registered a Ready Node and the controller marked the VPSieNode Ready: the alert was stale.
+  await joinsAndBecomesReady(fixtures, cleanup, { namespace, name: 'ng-b-ready' });
   const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
   try {
     const input: RunbookInput = { namespace, name: 'ng-b-ready' };
@@ -102,7 +112,7 @@ it('starts an embedded Temporal with its UI, runs the runbook, and stops cleanly
     const { workflowId, handle } = await startRunbook(new Client({ connection }), input);
     expect(workflowId).toBe(workflowIdFor(input));
     const report: DiagnosisReport = await handle.result();
-    expect(report.outcome).toBe('recovered');
+    expect(report.outcome).toBe('Recovered');
   } finally {
     await connection.close();
   }

@@ -355,19 +355,30 @@ describe(`RBAC of the restricted identity ${RUNBOOK_USER}`, () => {
     );
   });
 
-  it('lists Events (core and events.k8s.io) but may not create them', async () => {
+  it('lists Events (core and events.k8s.io) and creates core Events, but may not change or delete any', async () => {
     expectStatus(await runbook('GET', `/api/v1/namespaces/${NS}/events`), 200);
     expectStatus(await runbook('GET', `/apis/events.k8s.io/v1/namespaces/${NS}/events`), 200);
     expectStatus(await runbook('GET', '/api/v1/events?watch=true&timeoutSeconds=1'), 200);
+    // the one create: the runbook's escalation Event (activity `escalate`)
     const event = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: 'forged', namespace: NS },
+      metadata: { name: 'escalated', namespace: NS },
       involvedObject: { kind: 'VPSieNode', name: 'x', namespace: NS },
-      reason: 'Failed',
-      message: 'forged',
+      reason: 'RunbookEscalated',
+      message: 'escalated',
     };
-    expectStatus(await runbook('POST', `/api/v1/namespaces/${NS}/events`, { body: event }), 403);
+    expectStatus(await runbook('POST', `/api/v1/namespaces/${NS}/events`, { body: event }), 201);
+    const path = `/api/v1/namespaces/${NS}/events/escalated`;
+    expectStatus(await runbook('GET', path), 403);
+    expectStatus(await runbook('PATCH', path, { body: { message: 'changed' }, contentType: MERGE }), 403);
+    expectStatus(await runbook('PUT', path, { body: { ...event, message: 'changed' } }), 403);
+    expectStatus(await runbook('DELETE', path), 403);
+    const newApi = { ...event, apiVersion: 'events.k8s.io/v1', metadata: { name: 'new-api', namespace: NS } };
+    expectStatus(
+      await runbook('POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, { body: newApi }),
+      403,
+    );
   });
 
   it('reads pods and pods/log in kube-system only', async () => {
@@ -412,6 +423,9 @@ describe(`RBAC of the restricted identity ${RUNBOOK_USER}`, () => {
     const vn = { group: GROUP, resource: 'vpsienodes', namespace: NS };
     expect(await accessReview(saToken, { ...vn, verb: 'delete' })).toBe(true);
     expect(await accessReview(saToken, { ...vn, verb: 'create' })).toBe(false);
+    const events = { resource: 'events', namespace: NS };
+    expect(await accessReview(saToken, { ...events, verb: 'create' })).toBe(true);
+    expect(await accessReview(saToken, { ...events, verb: 'update' })).toBe(false);
     expect(
       await accessReview(saToken, { group: GROUP, resource: 'nodegroups', namespace: NS, verb: 'patch' }),
     ).toBe(true);

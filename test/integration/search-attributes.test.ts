@@ -1,4 +1,5 @@
 import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
@@ -26,10 +27,20 @@ it('registers the missing search attributes, then finds nothing left to do', asy
     'VPSieNodeName',
     'RunbookStage',
     'RunbookOutcome',
+    'NodeGroup',
+    'RunbookCause',
+    'ApprovalPending',
   ]);
   const listed = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
-  expect(Object.keys(listed.customAttributes ?? {})).toEqual(
-    expect.arrayContaining(['VPSieNodeNamespace', 'VPSieNodeName', 'RunbookStage', 'RunbookOutcome']),
-  );
+  const { IndexedValueType } = temporal.api.enums.v1;
+  expect(listed.customAttributes).toMatchObject({
+    VPSieNodeNamespace: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    VPSieNodeName: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    RunbookStage: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    RunbookOutcome: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    NodeGroup: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    RunbookCause: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    ApprovalPending: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  });
   await expect(ensureSearchAttributes(connection, 'default')).resolves.toEqual([]);
 });

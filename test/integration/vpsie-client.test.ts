@@ -668,15 +668,15 @@ describe('permanent errors', () => {
 
 describe('client id and secret: the token exchange at POST /auth/from/api', () => {
   test('exchanges once, form-encoded, and uses the access token until it is renewed', async () => {
-    sim.addVM();
+    const { id } = sim.addVM();
     const c = credentialsClient();
     await c.listVMs();
-    await c.getVM(1001);
+    await c.getVM(id);
 
     expect(sim.requests.map((r) => [r.method, r.path, r.auth, r.status])).toEqual([
       ['POST', '/auth/from/api', 'missing', 200],
       ['GET', '/vm', 'valid', 200],
-      ['GET', '/vm/1001', 'valid', 200],
+      ['GET', `/vm/${id}`, 'valid', 200],
     ]);
     // The simulator keeps the client id of the form, never the secret.
     expect(sim.requests[0].body).toEqual({ clientId: CREDENTIALS.clientId });

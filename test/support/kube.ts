@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { AUTOSCALER_GROUP, AUTOSCALER_VERSION } from '../../src/clients/kubernetes';
-import type { VPSieNodeRef } from '../../src/runbook';
+import { VPSIENODE_LABEL, type VPSieNodeRef } from '../../src/runbook';
 import { controlPlaneFromEnv, kubeconfigYaml } from './control-plane';
 
 /** The identities the control plane's token file knows: an admin, and the runbook with only its own role. */
@@ -19,6 +19,17 @@ export function kubeConfigFor(identity: Identity): KubeConfig {
       user: identity === 'admin' ? 'admin' : cp.runbookUser,
     }),
   );
+  return kc;
+}
+
+/** An identity the apiserver knows nothing good about: the admin, impersonating a user no role is bound to (403). */
+export function kubeConfigImpersonating(user: string): KubeConfig {
+  const admin = kubeConfigFor('admin');
+  const cluster = admin.getCurrentCluster();
+  const adminUser = admin.getCurrentUser();
+  if (!cluster || !adminUser) throw new Error('admin kubeconfig has no cluster or user');
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser(cluster, { ...adminUser, name: `as-${user}`, impersonateUser: user });
   return kc;
 }
 
@@ -279,4 +290,42 @@ export class StatusChurner {
     }
     this.end('stopped');
   }
+}
+
+/**
+ * What the controller does when a node joins: the kubelet registers a Node and reports Ready, the controller
+ * labels it for the VPSieNode and marks the VPSieNode Ready. Answers the Node's name.
+ */
+export async function joinsAndBecomesReady(
+  fixtures: VPSieNodeFixtures,
+  cleanup: ClusterCleanup,
+  ref: VPSieNodeRef,
+): Promise<string> {
+  const adminCore = kubeConfigFor('admin').makeApiClient(CoreV1Api);
+  const name = `${ref.namespace}-${ref.name}`;
+  cleanup.addNodes(name);
+  const created = await adminCore.createNode({
+    body: { metadata: { name, labels: { [VPSIENODE_LABEL]: ref.name } } },
+  });
+  const now = new Date();
+  await adminCore.replaceNodeStatus({
+    name,
+    body: {
+      ...created,
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'kubelet is posting ready status',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+      },
+    },
+  });
+  await fixtures.setStatus(ref, { phase: 'Ready', readyAt: now.toISOString(), nodeName: name });
+  return name;
 }

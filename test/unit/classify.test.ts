@@ -321,7 +321,7 @@ const causes: Case[] = [
 
 const precedence: Case[] = [
   {
-    name: '4 > 7: unknown SSH keys beat a transient create error',
+    name: '4 > 6: unknown SSH keys beat a transient create error',
     evidence: ev({
       vpsieNode: vn(recorded('VPSieAPIError', TRANSIENT)),
       sshKeys: { status: 'ok', value: { known: [], unknown: ['99'] } },
@@ -331,7 +331,7 @@ const precedence: Case[] = [
     also: ['VMCreationFailed'],
   },
   {
-    name: '5 > 7: a version mismatch beats a transient create error',
+    name: '5 > 6: a version mismatch beats a transient create error',
     evidence: ev({
       vpsieNode: vn(recorded('VPSieAPIError', TRANSIENT)),
       nodeGroup: ng({ kubernetesVersion: 'v1.35.0' }),
@@ -387,7 +387,7 @@ const precedence: Case[] = [
     also: ['SSHKeyInvalid'],
   },
   {
-    name: '3 > 6: a missing group id beats the timeout it led to',
+    name: '3 > 7: a missing group id beats the timeout it led to',
     evidence: ev({
       vpsieNode: vn({ vpsieGroupID: 0 }),
       controllerLogs: logs('ERROR VPSieGroupID is required to add node to cluster {"vpsienode": "ng-a-1"}'),
@@ -432,7 +432,7 @@ const precedence: Case[] = [
     also: ['VMNotRegistering'],
   },
   {
-    name: '5 > 6: a version mismatch beats a provisioning timeout',
+    name: '5 > 7: a version mismatch beats a provisioning timeout',
     evidence: ev({
       vpsieNode: vn({
         phase: 'Failed',
@@ -456,7 +456,7 @@ const precedence: Case[] = [
     also: ['VMNotRegistering'],
   },
   {
-    name: '6 > 7: the timeout beats the transient error that led to it',
+    name: '6 > 7: the transient error beats the timeout it led to',
     evidence: ev({
       vpsieNode: vn({
         phase: 'Failed',
@@ -464,12 +464,12 @@ const precedence: Case[] = [
       }),
       controllerLogs: logs(`Failed to provision VPS {"vpsienode": "ng-a-1", "error": "${TRANSIENT}"}`),
     }),
-    cause: 'ProvisioningTimeout',
-    findings: ['provisioning-timeout'],
-    also: ['VMCreationFailed'],
+    cause: 'VMCreationFailed',
+    findings: ['creation-error'],
+    also: ['ProvisioningTimeout'],
   },
   {
-    name: '6 > 8: a timed-out node with a machine is not waited for',
+    name: '7 > 8: a timed-out node with a machine is not waited for',
     evidence: ev({
       vpsieNode: vn({
         phase: 'Failed',
@@ -760,8 +760,18 @@ test('Unknown names the recorded error once, and the machine that was asked for'
     }),
     min(1),
   );
-  // a Ready Node wins: the VPS delete failure is about a node that works
-  expect(got.cause).toBe('Recovered');
+  // a Ready Node does not save a Failed VPSieNode: the controller deletes it after its TTL, draining the Node
+  expect(got.cause).toBe('Unknown');
+  expect(
+    classify(
+      ev({
+        vpsieNode: vn({ phase: 'Ready', vpsieInstanceID: 4242 }),
+        machine: machine({ vm: vm(), matchedBy: 'instance-id' }),
+        node: { status: 'ok', value: nodeRegistration() },
+      }),
+      min(1),
+    ).cause,
+  ).toBe('Recovered');
   const unknown = classify(
     ev({ vpsieNode: vn({ phase: 'Failed', ...recorded('VPSDeleteFailed', 'failed to delete VPS: 500') }) }),
     min(1),

@@ -1,11 +1,16 @@
 import {
+  DESTRUCTIVE_STEP_KINDS,
   InvalidInputError,
+  MAX_APPROVERS,
   MAX_CHECKS_PER_RUN,
   MAX_CONTROLLER_LIMIT_MS,
   MIN_RECHECK_INTERVAL_MS,
+  PLAN_DEFAULTS,
+  resolveApprovalOptions,
   resolveInput,
   workflowIdFor,
   type RunbookContinuation,
+  type RunbookOptions,
 } from '../../src/runbook';
 
 const ref = { namespace: 'kube-system', name: 'ng-a-7x2k' };
@@ -19,7 +24,19 @@ describe('resolveInput', () => {
       joiningLimitMs: 900_000,
       recheckIntervalMs: 60_000,
       checksPerRun: 200,
+      // acts on what it plans; anyone who may signal the run decides, within an hour; nothing is auto-approved
+      dryRun: false,
+      approval: { allowList: [], ttlMs: 3_600_000, autoApprove: [] },
+      // the Node may register until 15 min after provisioning started; deletion 15 min; a replacement 5 min
+      // (twice, around a forced reconciliation); the replacement Ready within the controller's 10 + 15 min
+      waits: {
+        registrationWaitMs: 900_000,
+        goneWaitMs: 900_000,
+        replacementWaitMs: 300_000,
+        readyWaitMs: 1_500_000,
+      },
     });
+    expect(options.waits).toEqual(PLAN_DEFAULTS);
     expect(continuation).toBeNull();
   });
 
@@ -28,7 +45,7 @@ describe('resolveInput', () => {
       ...ref,
       options: { provisioningLimit: '2s', joiningLimit: '6h', recheckInterval: '10s', checksPerRun: 1 },
     });
-    expect(options).toEqual({
+    expect(options).toMatchObject({
       provisioningLimitMs: 2000,
       joiningLimitMs: 6 * 3_600_000,
       recheckIntervalMs: 10_000,
@@ -75,6 +92,125 @@ describe('resolveInput', () => {
   it('holds runs started before the bounds existed to none of them', () => {
     const { options } = resolveInput({ ...ref, options: { recheckInterval: '300ms' } }, { bounded: false });
     expect(options.recheckIntervalMs).toBe(300);
+  });
+});
+
+describe('resolveInput: dry run, remediation waits and approval', () => {
+  const resolve = (options: Record<string, unknown>) =>
+    resolveInput({ ...ref, options: options as RunbookOptions }).options;
+
+  it('takes dryRun as given', () => {
+    expect(resolve({ dryRun: true }).dryRun).toBe(true);
+    expect(resolve({ dryRun: false }).dryRun).toBe(false);
+  });
+
+  it('takes each remediation wait from the options, from 10s to 6h', () => {
+    expect(
+      resolve({ registrationWait: '10s', goneWait: '6h', replacementWait: 90_000, readyWait: '1h30m' }).waits,
+    ).toEqual({
+      registrationWaitMs: 10_000,
+      goneWaitMs: 6 * 3_600_000,
+      replacementWaitMs: 90_000,
+      readyWaitMs: 90 * 60_000,
+    });
+    // one wait given, the others keep their defaults
+    expect(resolve({ goneWait: '1m' }).waits).toEqual({ ...PLAN_DEFAULTS, goneWaitMs: 60_000 });
+  });
+
+  it('takes the approval options: names deduplicated, a TTL from 10s to 7 days, destructive step kinds', () => {
+    expect(
+      resolve({
+        approvers: ['alice', 'bob', 'alice'],
+        approvalTtl: '7d',
+        autoApprove: ['delete-vpsienode', 'terminate-machine'],
+      }).approval,
+    ).toEqual({
+      allowList: ['alice', 'bob'],
+      ttlMs: 7 * 86_400_000,
+      autoApprove: ['delete-vpsienode', 'terminate-machine'],
+    });
+    expect(resolve({ approvalTtl: '10s', approvers: [] }).approval).toEqual({
+      allowList: [],
+      ttlMs: 10_000,
+      autoApprove: [],
+    });
+  });
+
+  it.each([
+    [{ dryRun: 'yes' }, 'options.dryRun must be true or false, got "yes"'],
+    [{ dryRun: 1 }, 'options.dryRun must be true or false, got 1'],
+    [{ dryRun: null }, 'options.dryRun must be true or false, got null'],
+    [{ registrationWait: '9s' }, 'options.registrationWait must be between 10s and 6h, got "9s"'],
+    [{ goneWait: '6h1s' }, 'options.goneWait must be between 10s and 6h, got "6h1s"'],
+    [
+      { replacementWait: 'soon' },
+      'options.replacementWait must be a duration such as "90s" or "10m", got "soon"',
+    ],
+    [{ readyWait: 0 }, 'options.readyWait must be a positive duration, got 0'],
+    [{ readyWait: '1s' }, 'options.readyWait must be between 10s and 6h, got "1s"'],
+    [{ approvalTtl: '9s' }, 'options.approvalTtl must be between 10s and 7 days, got "9s"'],
+    [{ approvalTtl: '8d' }, 'options.approvalTtl must be between 10s and 7 days, got "8d"'],
+    [
+      { approvalTtl: 'an hour' },
+      'options.approvalTtl must be a duration such as "90s" or "10m", got "an hour"',
+    ],
+    [{ approvers: 'alice' }, 'options.approvers must be a list of names, got "alice"'],
+    [{ approvers: [42] }, 'options.approvers[0] must be a non-empty string, got 42'],
+    [{ approvers: ['alice', ''] }, 'options.approvers[1] must be a non-empty string, got ""'],
+    [{ approvers: [' alice'] }, 'options.approvers[0] must not start or end with white space, got " alice"'],
+    [
+      { approvers: Array.from({ length: MAX_APPROVERS + 1 }, (_, i) => `user-${i}`) },
+      'options.approvers must list at most 100 names, got 101',
+    ],
+    [
+      { autoApprove: 'delete-vpsienode' },
+      'options.autoApprove must be a list of step kinds, got "delete-vpsienode"',
+    ],
+    [
+      { autoApprove: ['delete-everything'] },
+      'options.autoApprove: unknown step kind(s) "delete-everything"; known: patch-nodegroup-version, delete-vpsienode, terminate-machine',
+    ],
+    // only destructive steps wait for approval: a wait or the escalation is not a kind to auto-approve
+    [
+      { autoApprove: ['wait-replacement', 'escalate'] },
+      'options.autoApprove: unknown step kind(s) "wait-replacement", "escalate"; known: patch-nodegroup-version, delete-vpsienode, terminate-machine',
+    ],
+    [
+      { approvers: [''], approvalTtl: '1s' },
+      'options.approvers[0] must be a non-empty string, got ""; options.approvalTtl must be between 10s and 7 days, got "1s"',
+    ],
+    [{ autoapprove: ['delete-vpsienode'] }, 'options: unknown field(s) autoapprove'],
+  ])('refuses %j, naming the field', (options, message) => {
+    expect(() => resolve(options)).toThrow(new InvalidInputError(message));
+  });
+
+  it('validates the approval options with resolveApprovalOptions, as the plan knows the destructive kinds', () => {
+    const given = { approvers: ['alice'], approvalTtl: '2h', autoApprove: ['patch-nodegroup-version'] };
+    expect(resolve(given).approval).toEqual(resolveApprovalOptions(given, DESTRUCTIVE_STEP_KINDS, 'options'));
+    expect(DESTRUCTIVE_STEP_KINDS).toEqual([
+      'patch-nodegroup-version',
+      'delete-vpsienode',
+      'terminate-machine',
+    ]);
+    // what arrives over the wire is unchecked JSON
+    const bad = { approvers: 'everyone' } as unknown as RunbookOptions;
+    expect(() => resolveApprovalOptions(bad, DESTRUCTIVE_STEP_KINDS, 'options')).toThrow(
+      new InvalidInputError('options.approvers must be a list of names, got "everyone"'),
+    );
+    expect(() => resolve(bad as Record<string, unknown>)).toThrow(
+      new InvalidInputError('options.approvers must be a list of names, got "everyone"'),
+    );
+  });
+
+  it('holds runs started before the bounds existed to no bound on the waits, but still to their types', () => {
+    const { options } = resolveInput(
+      { ...ref, options: { registrationWait: '1s', readyWait: '1d' } },
+      { bounded: false },
+    );
+    expect(options.waits).toMatchObject({ registrationWaitMs: 1000, readyWaitMs: 86_400_000 });
+    expect(() => resolveInput({ ...ref, options: { dryRun: 'no' } } as never, { bounded: false })).toThrow(
+      'options.dryRun must be true or false, got "no"',
+    );
   });
 });
 

@@ -207,7 +207,29 @@ describe('delete and recreate', () => {
     expect(steps[2].wait).toEqual({ until: at('10:20'), onExpiry: 'escalate' });
   });
 
-  test('a machine with id 0 is waited for by cluster, identifier and hostname', () => {
+  test('a machine with id 0 and a hostname is waited for by cluster, identifier and hostname', () => {
+    const e = ev({
+      vpsieNode: vn({
+        creationRequested: true,
+        vpsieNodeIdentifier: 'node-uuid-9',
+        hostname: 'ng-a-1-q8r7s',
+        phase: 'Failed',
+        ...recorded('ProvisioningTimeout', 'Provisioning timeout exceeded (10m0s)'),
+      }),
+      machine: withClusterNode,
+    });
+    const { steps } = planFor(e);
+    expect(ids(steps)).toEqual(['delete-vpsienode', 'wait-machine-gone', ...RECREATE.slice(1)]);
+    expect(steps[1].target).toEqual({
+      kind: 'ClusterNode',
+      resourceIdentifier: 'cluster-1',
+      identifier: 'node-uuid-9',
+      hostname: 'ng-a-1-q8r7s',
+      nodeGroup: 'ng-a',
+    });
+  });
+
+  test('a machine the controller would leave behind (id 0, no hostname) is terminated first, then the VPSieNode deleted', () => {
     const e = ev({
       vpsieNode: vn({
         creationRequested: true,
@@ -217,13 +239,20 @@ describe('delete and recreate', () => {
       }),
       machine: withClusterNode,
     });
-    expect(planFor(e).steps[1].target).toEqual({
+    const { steps } = planFor(e);
+    expect(ids(steps)).toEqual(['terminate-machine', 'wait-machine-gone', ...RECREATE]);
+    const owned = {
       kind: 'ClusterNode',
       resourceIdentifier: 'cluster-1',
       identifier: 'node-uuid-9',
       hostname: 'ng-a-1-q8r7s',
       nodeGroup: 'ng-a',
-    });
+      ownedBy: { kind: 'VPSieNode', namespace: 'kube-system', name: 'ng-a-1', uid: 'u1' },
+    };
+    expect(steps[0]).toMatchObject({ destructive: true, target: owned });
+    expect(steps[0].why).toContain('the controller would leave');
+    expect(steps[1]).toMatchObject({ destructive: false, target: owned });
+    expect(steps[2]).toMatchObject({ destructive: true, target: owned.ownedBy });
   });
 
   test('waits are options', () => {

@@ -3,6 +3,7 @@ import {
   describeStatus,
   outcomeOf,
   toVPSieNodeSnapshot,
+  unclassified,
   type RunbookStatus,
   type VPSieNodeSnapshot,
 } from '../../src/runbook';
@@ -117,6 +118,7 @@ describe('describeStatus', () => {
     nextCheckAt: null,
     outcome: null,
     error: null,
+    ...unclassified(),
   };
   const inProgress = {
     kind: 'in-progress' as const,
@@ -139,12 +141,19 @@ describe('describeStatus', () => {
     );
   });
 
+  it('says which look it is making before the first wait', () => {
+    expect(describeStatus({ ...base, checks: 0 }, t0)).toBe(
+      'Checking VPSieNode kube-system/ng-a-1 (check 1)',
+    );
+  });
+
   it('says when it is looking again while it waits', () => {
     const text = describeStatus({ ...base, stage: 'waiting-for-controller', progress: inProgress }, t0);
     expect(text).toBe('VPSieNode kube-system/ng-a-1: Provisioning for 4 min; checking again (check 2)');
   });
 
-  it('names the outcome when done', () => {
+  // The later stages (evidence, approval, remediation, escalation) are in report.test.ts.
+  it('names the outcome of a run from before the whole runbook when done', () => {
     const text = describeStatus(
       {
         ...base,
@@ -157,7 +166,7 @@ describe('describeStatus', () => {
     expect(text).toBe('VPSieNode kube-system/ng-a-1: recovered (phase Ready)');
   });
 
-  it('names the failed step and its error when the read failed', () => {
+  it('names the failed step and its error when the read failed (runs from before the whole runbook)', () => {
     const text = describeStatus(
       {
         ...base,

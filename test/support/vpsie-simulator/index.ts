@@ -139,7 +139,18 @@ export class VPSieSimulator {
   private url?: string;
   private readonly timers = new Set<NodeJS.Timeout>();
   private seq = 0;
-  private nextIds = { vm: 1001, offering: 101, datacenter: 1, image: 201, sshKey: 301 };
+  /**
+   * VM ids start at a random thousand per simulator: test files share one apiserver, and the product's claim check
+   * reads every VPSieNode in the cluster (as it must: they all name VMs of one account), so another file's
+   * VPSieNode must not carry the same VM id as this simulator's VM.
+   */
+  private nextIds = {
+    vm: 1001 + 1000 * randomInt(0, 1_000_000),
+    offering: 101,
+    datacenter: 1,
+    image: 201,
+    sshKey: 301,
+  };
   private ipCounter = 10;
   private readonly ipBase = randomInt(0, 0x20000);
 

@@ -1,0 +1,29 @@
+/**
+ * Recorded histories for the replay tests (test/workflows/replay.test.ts): a test that ends a run the way a
+ * history should show calls `recordHistory`, which writes the run's history only when RECORD_HISTORIES is set
+ * (`RECORD_HISTORIES=1 npx jest <file>`), in the JSON form the UI's and CLI's "download history" give.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findTemporalCli } from '../../src/temporal/cli-binary';
+import { temporalAddress } from './temporal';
+
+export const HISTORY_DIR = join(__dirname, '..', 'fixtures', 'histories');
+
+export async function recordHistory(workflowId: string, runId: string, file: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const cli = await findTemporalCli();
+  if (!cli) throw new Error('recording histories needs the Temporal CLI');
+  const json = execFileSync(
+    cli,
+    [
+      'workflow',
+      'show',
+      ...['--workflow-id', workflowId, '--run-id', runId],
+      ...['--output', 'json', '--address', temporalAddress()],
+    ],
+    { encoding: 'utf8' },
+  );
+  writeFileSync(join(HISTORY_DIR, file), json);
+}
