@@ -10,6 +10,17 @@ import {
   type ControllerSelector,
 } from './runbook/evidence';
 import { isLoopbackHost } from './clients/vpsie';
+import { DEFAULT_PAGERDUTY_EVENTS_URL, type ChannelsConfig, type SecretSource } from './channels';
+import { channelUrlProblem } from './channels/http';
+import { isRoutingKey } from './channels/pagerduty';
+import {
+  DEFAULT_APPROVAL_CHANNELS_TEXT,
+  DEFAULT_ROUTES_TEXT,
+  parseChannelList,
+  parseRoutes,
+  type ChannelName,
+} from './runbook/routing';
+import { formatDuration, parseDuration } from './runbook/duration';
 
 export const DEFAULT_TASK_QUEUE = 'vpsie-runbook';
 export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
@@ -56,7 +67,18 @@ export interface Config {
     clientSecretFile?: string;
   };
   logLevel: LogLevel;
+  /**
+   * Escalation channels (ESCALATION_WEBHOOK_URL, SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY, each also as *_FILE),
+   * the routes per audience and the approval channels. Secrets stay here, in the worker, never in a workflow.
+   */
+  channels: ChannelsConfig;
+  /** ORPHAN_SWEEP_INTERVAL: how often the Schedule starts the orphaned-VM sweep; null: no Schedule is set up. */
+  orphanSweepIntervalMs: number | null;
 }
+
+/** ORPHAN_SWEEP_INTERVAL's bounds: often enough to matter, rarely enough that a person can keep up. */
+export const MIN_ORPHAN_SWEEP_INTERVAL_MS = 5 * 60_000;
+export const MAX_ORPHAN_SWEEP_INTERVAL_MS = 30 * 86_400_000;
 
 /** The API base URL the autoscaler uses; accounts on the official SDK's shape use https://api.vpsie.com/apps/v2. */
 export const DEFAULT_VPSIE_API_URL = 'https://api.vpsie.com/v2';
@@ -130,6 +152,48 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; de
   },
   { name: 'VPSIE_CLIENT_SECRET', default: '(unset)', description: 'the VPSie client secret itself' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+  {
+    name: 'ESCALATION_WEBHOOK_URL_FILE',
+    default: '(unset)',
+    description: 'file with the URL escalations are POSTed to as JSON (preferred)',
+  },
+  { name: 'ESCALATION_WEBHOOK_URL', default: '(unset)', description: 'that URL itself' },
+  {
+    name: 'SLACK_WEBHOOK_URL_FILE',
+    default: '(unset)',
+    description: 'file with the Slack incoming-webhook URL (preferred: the URL is a secret)',
+  },
+  { name: 'SLACK_WEBHOOK_URL', default: '(unset)', description: 'the Slack incoming-webhook URL itself' },
+  {
+    name: 'PAGERDUTY_ROUTING_KEY_FILE',
+    default: '(unset)',
+    description: 'file with the PagerDuty Events v2 integration key (preferred)',
+  },
+  {
+    name: 'PAGERDUTY_ROUTING_KEY',
+    default: '(unset)',
+    description: 'the 32-character integration key itself',
+  },
+  {
+    name: 'PAGERDUTY_EVENTS_URL',
+    default: DEFAULT_PAGERDUTY_EVENTS_URL,
+    description: 'PagerDuty Events API v2 endpoint',
+  },
+  {
+    name: 'ESCALATION_ROUTES',
+    default: DEFAULT_ROUTES_TEXT,
+    description: 'channels per audience (configured channels only); "platform-team=" for the Event only',
+  },
+  {
+    name: 'APPROVAL_CHANNELS',
+    default: DEFAULT_APPROVAL_CHANNELS_TEXT,
+    description: 'channels that announce a pending approval (configured channels only)',
+  },
+  {
+    name: 'ORPHAN_SWEEP_INTERVAL',
+    default: '(unset: no schedule)',
+    description: 'run the orphaned-VM sweep on a Temporal Schedule this often, e.g. 1h (5m to 30d)',
+  },
 ];
 
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -153,6 +217,50 @@ function hostOf(url: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The escalation channels. Secrets are never quoted in a problem: a bad value is named by its variable only.
+ * A file is read at every use (so a rotated secret needs no restart); its content is checked then.
+ */
+function loadChannels(text: (name: string) => string | undefined, problems: string[]): ChannelsConfig {
+  const secret = (name: string, check: (v: string) => string | null): SecretSource | undefined => {
+    const file = text(`${name}_FILE`);
+    const value = text(name);
+    if (file && value) problems.push(`set only one of ${name}_FILE and ${name}`);
+    if (file) return { variable: `${name}_FILE`, file };
+    if (value) {
+      const problem = check(value);
+      if (problem) problems.push(`${name} ${problem}`);
+      return { variable: name, value };
+    }
+    return undefined;
+  };
+  const webhook = secret('ESCALATION_WEBHOOK_URL', channelUrlProblem);
+  const slack = secret('SLACK_WEBHOOK_URL', channelUrlProblem);
+  const routingKey = secret('PAGERDUTY_ROUTING_KEY', (v) =>
+    isRoutingKey(v)
+      ? null
+      : `must be the 32-character integration key (letters and digits), got ${v.length} characters`,
+  );
+  const eventsUrl = text('PAGERDUTY_EVENTS_URL') ?? DEFAULT_PAGERDUTY_EVENTS_URL;
+  const eventsProblem = channelUrlProblem(eventsUrl);
+  if (eventsProblem) problems.push(`PAGERDUTY_EVENTS_URL ${eventsProblem}, got "${eventsUrl}"`);
+  const configured: ChannelName[] = [
+    ...(routingKey ? (['pagerduty'] as const) : []),
+    ...(slack ? (['slack'] as const) : []),
+    ...(webhook ? (['webhook'] as const) : []),
+  ];
+  const routes = parseRoutes(text('ESCALATION_ROUTES'), configured);
+  const approvalChannels = parseChannelList(text('APPROVAL_CHANNELS'), configured);
+  problems.push(...routes.problems, ...approvalChannels.problems);
+  return {
+    ...(webhook ? { webhook } : {}),
+    ...(slack ? { slack } : {}),
+    ...(routingKey ? { pagerduty: { routingKey, eventsUrl } } : {}),
+    routes: routes.value,
+    approvalChannels: approvalChannels.value,
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -212,6 +320,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'set either a VPSie token (VPSIE_TOKEN(_FILE)) or client credentials (VPSIE_CLIENT_*), not both',
     );
   }
+  let orphanSweepIntervalMs: number | null = null;
+  const sweep = text('ORPHAN_SWEEP_INTERVAL');
+  if (sweep !== undefined) {
+    try {
+      orphanSweepIntervalMs = parseDuration(sweep, 'ORPHAN_SWEEP_INTERVAL');
+      if (
+        orphanSweepIntervalMs < MIN_ORPHAN_SWEEP_INTERVAL_MS ||
+        orphanSweepIntervalMs > MAX_ORPHAN_SWEEP_INTERVAL_MS
+      )
+        problems.push(
+          `ORPHAN_SWEEP_INTERVAL must be between ${formatDuration(MIN_ORPHAN_SWEEP_INTERVAL_MS)} and 30 days, got "${sweep}"`,
+        );
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  const channels = loadChannels(text, problems);
   const config: Config = {
     temporal: {
       address,
@@ -257,6 +382,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(text('VPSIE_CLIENT_SECRET_FILE') ? { clientSecretFile: text('VPSIE_CLIENT_SECRET_FILE') } : {}),
     },
     logLevel,
+    channels,
+    orphanSweepIntervalMs,
   };
   if (config.devServer.port === config.devServer.uiPort) {
     problems.push(

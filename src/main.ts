@@ -1,14 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { configuredChannels } from './channels';
+import { describeRoutes } from './runbook/routing';
 import { KubernetesClient, loadKubeConfig } from './clients/kubernetes';
 import { VPSieClient } from './clients/vpsie';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config';
 import { findTemporalCli } from './temporal/cli-binary';
+import { ensureOrphanSchedule, ORPHAN_SCHEDULE_ID } from './temporal/orphan-schedule';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
+import { formatDuration } from './runbook/duration';
 import { createRunbookWorker } from './worker';
 import { SEARCH_ATTRIBUTES } from './workflows/search-attributes';
 
@@ -119,6 +123,17 @@ export async function main(argv: string[]): Promise<number> {
       if (added.length) say(`registered search attributes: ${added.join(', ')}`);
     } catch (err) {
       say(`warning: could not check search attributes (${(err as Error).message}); runs still work`);
+    }
+    try {
+      if (config.orphanSweepIntervalMs !== null) {
+        const done = await ensureOrphanSchedule(
+          new Client({ connection: client, namespace: config.temporal.namespace }),
+          { taskQueue: config.temporal.taskQueue, intervalMs: config.orphanSweepIntervalMs },
+        );
+        say(
+          `orphaned-VM sweep: Schedule ${ORPHAN_SCHEDULE_ID} ${done} (every ${formatDuration(config.orphanSweepIntervalMs)}, overlap SKIP)`,
+        );
+      }
     } finally {
       await client.close();
     }
@@ -142,8 +157,15 @@ export async function main(argv: string[]): Promise<number> {
         kubernetes: new KubernetesClient(kubeConfig),
         vpsie: vpsieClient(config),
         controller: config.controller,
+        channels: config.channels,
       }),
     });
+    const channels = configuredChannels(config.channels);
+    say(
+      channels.length
+        ? `escalation channels: ${channels.join(', ')}; routes: ${describeRoutes(config.channels.routes)}; approvals: ${config.channels.approvalChannels.join(', ') || 'none'}`
+        : 'escalation channels: none configured (escalations are Kubernetes Events only)',
+    );
     say(`worker polling task queue "${config.temporal.taskQueue}" on ${address} (Ctrl-C to stop)`);
     const running = worker.run();
     if (stopping) worker.shutdown();

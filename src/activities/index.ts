@@ -1,10 +1,13 @@
+import type { ChannelsConfig } from '../channels';
 import type { KubernetesClient } from '../clients/kubernetes';
 import type { VPSieClient } from '../clients/vpsie';
 import type { ControllerSelector } from '../runbook';
 import { createEscalationActivities } from './escalation';
 import { createEvidenceActivities } from './evidence';
 import { createKubernetesActivities } from './kubernetes';
+import { createLeaseActivities } from './lease';
 import { createMachineActivities } from './machines';
+import { createOrphanActivities } from './orphans';
 import { createVPSieActivities } from './vpsie';
 
 /** The outside world the activities act on; built once by the worker from configuration. */
@@ -14,6 +17,8 @@ export interface ActivityDeps {
   vpsie: VPSieClient | null;
   /** Where the autoscaler's pods are (config CONTROLLER_*); unset fields take the upstream defaults. */
   controller?: Partial<ControllerSelector>;
+  /** The escalation channels and routes (config ESCALATION_*, SLACK_*, PAGERDUTY_*); unset: the Event only. */
+  channels?: ChannelsConfig;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -21,8 +26,14 @@ export function createActivities(deps: ActivityDeps) {
     ...createKubernetesActivities(deps.kubernetes, { controller: deps.controller }),
     ...createVPSieActivities(deps.vpsie),
     ...createMachineActivities(deps.kubernetes, deps.vpsie),
+    ...createOrphanActivities(deps.kubernetes, deps.vpsie),
     ...createEvidenceActivities(deps),
-    ...createEscalationActivities(deps.kubernetes),
+    ...createEscalationActivities(deps.kubernetes, {
+      vpsie: deps.vpsie,
+      ...(deps.controller ? { controller: deps.controller } : {}),
+      ...(deps.channels ? { channels: deps.channels } : {}),
+    }),
+    ...createLeaseActivities(),
   };
 }
 

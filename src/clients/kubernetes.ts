@@ -152,6 +152,19 @@ export class KubernetesClient {
     return Array.isArray(items) ? items : [];
   }
 
+  /** `kubectl get nodegroups -A`: every NodeGroup (the orphan sweep finds the VPSie clusters through them). */
+  async listNodeGroups(): Promise<unknown[]> {
+    const list = await this.call('list nodegroups in all namespaces', () =>
+      this.custom.listClusterCustomObject({
+        group: AUTOSCALER_GROUP,
+        version: AUTOSCALER_VERSION,
+        plural: 'nodegroups',
+      }),
+    );
+    const items = (list as { items?: unknown } | null)?.items;
+    return Array.isArray(items) ? items : [];
+  }
+
   /**
    * Deletes the VPSieNode only if it is still the object with `precondition.uid`: the apiserver checks the UID
    * atomically, so a same-named replacement is never touched (it answers 409 Conflict, thrown as a permanent

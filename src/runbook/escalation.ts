@@ -15,6 +15,8 @@ export const ESCALATION_KINDS = [
   'precondition-failed',
   'step-failed',
   'read-failed',
+  'storm',
+  'lease-timeout',
 ] as const;
 
 export type EscalationKind =
@@ -23,7 +25,9 @@ export type EscalationKind =
   | 'approval-expired' // nobody decided within the approval TTL
   | 'precondition-failed' // the target changed after diagnosis (stale UID, NodeGroup version changed, VM claimed)
   | 'step-failed' // an activity failed for good
-  | 'read-failed'; // the VPSieNode itself could not be read
+  | 'read-failed' // the VPSieNode itself could not be read
+  | 'storm' // too many VPSieNodes of its NodeGroup failed at once: remediation stopped for the group
+  | 'lease-timeout'; // the NodeGroup's lease was not granted in time (other nodes of the group are being replaced)
 
 export interface Escalation {
   workflowId: string;
@@ -45,8 +49,17 @@ export interface Escalation {
 export interface EscalationRecord {
   /** ISO 8601. */
   recordedAt: string;
-  /** Where it was recorded; issue 8 adds Slack / PagerDuty / webhook channels beside this one. */
-  channels: { channel: 'kubernetes-event'; ok: boolean; detail: string }[];
+  /**
+   * Where it was recorded: the Kubernetes Event first, then each channel of the route (issue 8), one entry each;
+   * `ok: false` with the reason when a channel refused it for good or kept failing through every attempt.
+   */
+  channels: {
+    channel: 'kubernetes-event' | 'webhook' | 'slack' | 'pagerduty';
+    ok: boolean;
+    detail: string;
+  }[];
+  /** Who it was for and why (./routing), when escalation channels are configured. */
+  route?: { audience: 'vpsie-support' | 'platform-team'; why: string; channels: string[] };
 }
 
 /** The Event reason, as `kubectl get events --field-selector reason=RunbookEscalated` finds them. */

@@ -29,6 +29,8 @@ export interface RunbookOptions extends ApprovalOptions {
   replacementWait?: DurationInput;
   /** How long the replacement may take to become Ready (the controller allows 10m + 15m); default 25m. */
   readyWait?: DurationInput;
+  /** How long a destructive step waits for its NodeGroup's lease (another node of it being replaced); 1h. */
+  leaseWait?: DurationInput;
 }
 
 /**
@@ -63,6 +65,7 @@ export interface ResolvedWaits {
   goneWaitMs: number;
   replacementWaitMs: number;
   readyWaitMs: number;
+  leaseWaitMs: number;
 }
 
 export interface ResolvedOptions {
@@ -82,6 +85,8 @@ export interface ResolvedInput {
 }
 
 export const DEFAULT_RECHECK_INTERVAL_MS = 60_000;
+/** Long enough for another node of the group to be replaced (its waits add up to about 50 min at most). */
+export const DEFAULT_LEASE_WAIT_MS = 60 * 60_000;
 /**
  * Every look is an activity and a timer in the run's history, and the controller itself requeues every few
  * seconds: looking more often than every 10 s only grows history and loads the apiserver.
@@ -227,6 +232,7 @@ const OPTION_FIELDS = new Set([
   'goneWait',
   'replacementWait',
   'readyWait',
+  'leaseWait',
 ]);
 
 /** A remediation wait shorter than the shortest look is no wait; longer than the controller limit, no help. */
@@ -260,6 +266,7 @@ function waits(raw: RunbookOptions, bounded: boolean): ResolvedWaits {
       b,
     ),
     readyWaitMs: duration(raw.readyWait, 'options.readyWait', PLAN_DEFAULTS.readyWaitMs, b),
+    leaseWaitMs: duration(raw.leaseWait, 'options.leaseWait', DEFAULT_LEASE_WAIT_MS, b),
   };
 }
 

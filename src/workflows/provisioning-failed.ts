@@ -17,6 +17,7 @@ import {
   outcomeOf,
   plan,
   resolveInput,
+  sourceValue,
   unclassified,
   type DiagnosisReport,
   type Escalation,
@@ -31,11 +32,20 @@ import {
   type RunbookStatus,
   type VPSieNodeSnapshot,
 } from '../runbook';
+import type { StormAnswer } from '../runbook/lease';
 import { createApprovalGate, type ApprovalGate } from './approval';
 import { legacyProvisioningFailedRunbook } from './legacy';
 import { statusQuery } from './messages';
-import { checkVPSieNode, escalate, gatherEvidence, stepFailure } from './reads';
-import { executePlan, type Ending } from './remediation';
+import {
+  announceApproval,
+  checkVPSieNode,
+  escalate,
+  gatherEvidence,
+  resolveEscalation,
+  stepFailure,
+} from './reads';
+import { reportFailure } from './lease-client';
+import { executePlan, type Ending, type PlanLease } from './remediation';
 import { writeSearchAttributes } from './search-attribute-writes';
 import * as sa from './search-attributes';
 
@@ -46,6 +56,11 @@ export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
  * runs with it go on to evidence, cause, plan, approval, remediation and verification.
  */
 export const WHOLE_RUNBOOK_PATCH = 'whole-runbook';
+/**
+ * Runs with this patch report their failure to the NodeGroup's lease and hold it for every destructive act,
+ * announce pending approvals and resolve an earlier escalation when the node is fixed.
+ */
+export const GUARDRAILS_PATCH = 'guardrails';
 
 /**
  * The "Provisioning Failed" runbook for one VPSieNode, top to bottom.
@@ -109,6 +124,8 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
   let lastSeen = node;
   let evidence: Evidence | null = null;
   let checksThisRun = 0;
+  /** Set where remediation starts: runs from before the guardrails take none of them. */
+  let guarded = false;
 
   /** What `status` answers: the run's own fields and the approval gate's. */
   const view = (): RunbookStatus => (gate ? { ...status, ...gate.state() } : status);
@@ -126,6 +143,22 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
           enter(pending ? 'awaiting-approval' : 'remediating');
           writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
           show();
+          // Tell the approval channels; the run does not wait for it, and a failure is only logged.
+          if (pending && guarded)
+            announceApproval
+              .executeWithOptions({ summary: `announce: ${pending.stepId} waits for approval` }, [
+                {
+                  workflowId: workflowInfo().workflowId,
+                  ref,
+                  stepId: pending.stepId,
+                  kind: pending.kind,
+                  target: pending.target,
+                  action: pending.action ?? null,
+                  expiresAt: pending.expiresAt,
+                  approvers: options.approval.allowList,
+                },
+              ])
+              .catch((err: unknown) => log.warn('could not announce the approval', { ...stepFailure(err) }));
         },
       })
     : null;
@@ -184,6 +217,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     reason: string,
     step: string | null,
     error: RunbookError | null,
+    storm?: StormAnswer,
   ): Promise<DiagnosisReport> => {
     enter('escalating');
     const lines = status.plan.find((s) => s.target.kind === 'Escalation')?.target;
@@ -211,7 +245,19 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     try {
       status.escalation.record = await escalate.executeWithOptions(
         { summary: `Escalate (${kind}): ${reason}`.slice(0, 200) },
-        [escalation],
+        [
+          escalation,
+          {
+            reasons: status.reasons,
+            also: status.also,
+            plan: status.plan,
+            decisions: gate ? gate.state().decisions : [],
+            error,
+            lastSeen: evidence?.vpsieNode ?? lastSeen,
+            // a NodeGroup storm pages once, from the run the lease told first
+            ...(storm && !storm.first ? { notify: false } : {}),
+          },
+        ],
       );
     } catch (err) {
       // The run's result and status still carry the escalation; the failure to record it is reported too.
@@ -221,8 +267,20 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     return finish(kind === 'approval-expired' ? 'ApprovalExpired' : 'Escalated', failure, reason);
   };
 
+  /** The node is fixed: an incident an earlier run of this VPSieNode opened is resolved (same dedup key). */
+  const resolveIncident = async (outcome: RunbookOutcome): Promise<void> => {
+    try {
+      await resolveEscalation.executeWithOptions({ summary: `resolve any incident open for ${ref.name}` }, [
+        { workflowId: workflowInfo().workflowId, ref, outcome },
+      ]);
+    } catch (err) {
+      log.warn('could not resolve the earlier escalation', { ...stepFailure(err) });
+    }
+  };
+
   /** Steps 2–4 once the controller's limits have passed (or the node settled): evidence, cause, plan, act. */
   const remediate = async (): Promise<DiagnosisReport> => {
+    guarded = patched(GUARDRAILS_PATCH);
     enter('gathering-evidence');
     show();
     try {
@@ -263,17 +321,39 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         null,
         `planned ${status.plan.map((s) => s.id).join(', ') || 'nothing'}; acted on nothing`,
       );
-    if (status.plan.length === 0)
+    if (status.plan.length === 0) {
+      if (guarded && c.cause === 'Recovered') await resolveIncident('Recovered');
       return finish(
         c.cause === 'Recovered' ? 'Recovered' : 'VPSieNodeGone',
         null,
         c.reasons.map((r) => r.says).join('; ') || null,
       );
+    }
+
+    // Every destructive act holds the NodeGroup's lease; every failing node counts towards its storm.
+    let lease: PlanLease | null = null;
+    // Only a NodeGroup that exists: one that does not replaces nothing, and the plan escalates without acting.
+    const leased = sourceValue(evidence.nodeGroup);
+    if (leased && guarded) {
+      const w = options.waits;
+      lease = {
+        nodeGroup: { namespace: leased.namespace, name: leased.name },
+        // the act and the waits that verify it, with room for the looks themselves
+        ttlMs: w.goneWaitMs + 2 * w.replacementWaitMs + w.readyWaitMs + 10 * 60_000,
+        timeoutMs: w.leaseWaitMs,
+      };
+    }
+    const failed = evidence.vpsieNode ?? lastSeen;
 
     enter('remediating');
     show();
     let ending: Ending;
     try {
+      if (lease && failed && c.cause !== 'Recovered' && c.cause !== 'VPSieNodeGone')
+        await reportFailure({
+          nodeGroup: lease.nodeGroup,
+          vpsieNode: { namespace: failed.namespace, name: failed.name, uid: failed.uid },
+        });
       ending = await executePlan({
         ref,
         status,
@@ -281,6 +361,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         recheckIntervalMs: options.recheckIntervalMs,
         waits: options.waits,
         changed: show,
+        lease,
       });
     } catch (err) {
       const error = stepFailure(err);
@@ -293,9 +374,11 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     }
     if ('outcome' in ending) {
       log.info('runbook ended', { outcome: ending.outcome, why: ending.why });
+      if (guarded && (ending.outcome === 'Recovered' || ending.outcome === 'Remediated'))
+        await resolveIncident(ending.outcome);
       return finish(ending.outcome, null, ending.why);
     }
-    return escalateAndFinish(ending.escalate, ending.why, ending.step, ending.error ?? null);
+    return escalateAndFinish(ending.escalate, ending.why, ending.step, ending.error ?? null, ending.storm);
   };
 
   for (;;) {

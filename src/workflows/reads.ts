@@ -56,6 +56,12 @@ export const {
   retry: { ...READ_RETRY, maximumAttempts: 6, nonRetryableErrorTypes: PERMANENT },
 });
 
+/** Telling people (a pending approval; an incident resolved): a run never waits on these, nor fails by them. */
+export const { announceApproval, resolveEscalation } = proxyActivities<RunbookActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...READ_RETRY, nonRetryableErrorTypes: ['InvalidInput'] },
+});
+
 /** The hand-off to people: recorded even when the rest of the world is failing, so retried for longer. */
 export const { escalate } = proxyActivities<RunbookActivities>({
   startToCloseTimeout: '1 minute',

@@ -22,7 +22,10 @@ import {
   type RunbookStatus,
   type VPSieNodeRef,
 } from '../runbook';
+import type { NodeGroupRef } from '../runbook/evidence';
+import type { StormAnswer } from '../runbook/lease';
 import type { ApprovalGate } from './approval';
+import { acquireLease, releaseLease } from './lease-client';
 import {
   checkNodeRegistration,
   checkVM,
@@ -46,7 +49,23 @@ export const MAX_LOOKS_PER_WAIT = 120;
 /** How a plan ends: an outcome, or an escalation that the caller hands to people. */
 export type Ending =
   | { outcome: Exclude<RunbookOutcome, 'Escalated'>; why: string }
-  | { escalate: EscalationKind; why: string; step: string | null; error?: RunbookError };
+  | {
+      escalate: EscalationKind;
+      why: string;
+      step: string | null;
+      error?: RunbookError;
+      /** With `storm`: the group's count; only the run told `first` hands the group to people. */
+      storm?: StormAnswer;
+    };
+
+/** The NodeGroup's lease (src/workflows/nodegroup-lease.ts): every destructive act holds it. */
+export interface PlanLease {
+  nodeGroup: NodeGroupRef;
+  /** Longest a lease is held: the act and the waits that verify it. A crashed holder loses it after this. */
+  ttlMs: number;
+  /** How long to wait for it while another node of the group is being replaced. */
+  timeoutMs: number;
+}
 
 export interface PlanRun {
   ref: VPSieNodeRef;
@@ -57,6 +76,8 @@ export interface PlanRun {
   waits: { goneWaitMs: number; replacementWaitMs: number; readyWaitMs: number };
   /** Called whenever status changes in a way the UI should show. */
   changed(): void;
+  /** null: runs from before the lease (patch `nodegroup-lease`), or a VPSieNode with no NodeGroup to lease. */
+  lease: PlanLease | null;
 }
 
 type StepResult = { done: string } | { expired: string } | { end: Ending };
@@ -69,6 +90,52 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
   /** The group's members when the delete was sent: the replacement is a UID not among them. */
   let knownBefore: string[] = [];
   let deletedAt: number | null = null;
+  /** The NodeGroup lease this run holds, from a destructive act until the next approval or the plan's end. */
+  let held: string | null = null;
+
+  const release = async (): Promise<void> => {
+    if (!held || !run.lease) return;
+    const leaseId = held;
+    held = null;
+    await releaseLease({ nodeGroup: run.lease.nodeGroup, leaseId });
+  };
+
+  /** Takes the NodeGroup's lease before a destructive act: one act per NodeGroup at a time (issue 8). */
+  const takeLease = async (step: PlanStepStatus): Promise<StepResult | null> => {
+    const lease = run.lease;
+    if (!lease || held) return null;
+    const group = `${lease.nodeGroup.namespace}/${lease.nodeGroup.name}`;
+    const answer = await acquireLease({
+      nodeGroup: lease.nodeGroup,
+      holder: { stepId: step.id },
+      ttlMs: lease.ttlMs,
+      timeoutMs: lease.timeoutMs,
+    });
+    if (answer.granted) {
+      held = answer.leaseId;
+      return null;
+    }
+    const result = `not done: ${answer.why === 'storm' ? 'NodeGroup storm' : 'lease not granted in time'}`;
+    set(step, { state: 'failed', endedAt: nowIso(), result });
+    if (answer.why === 'storm') {
+      const st = answer.storm;
+      return {
+        end: {
+          escalate: 'storm',
+          step: step.id,
+          why: `${st.count} VPSieNodes of NodeGroup ${group} failed within ${st.window} (more than ${st.threshold}) since ${st.since}: remediation is stopped for the whole group; a person must find the common cause (${st.vpsieNodes.join(', ')}).`,
+          storm: st,
+        },
+      };
+    }
+    return {
+      end: {
+        escalate: 'lease-timeout',
+        step: step.id,
+        why: `NodeGroup ${group}'s lease was not granted within ${Math.round(lease.timeoutMs / 60_000)} min (other nodes of the group are being replaced); ${step.id} was not done.`,
+      },
+    };
+  };
 
   const set = (step: PlanStepStatus, patch: Partial<PlanStepStatus>): void => {
     Object.assign(step, patch);
@@ -107,6 +174,8 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
    * controller removes Failed VPSieNodes after 30 minutes) the request is dropped and the run ends.
    */
   const approve = async (step: PlanStepStatus): Promise<StepResult | null> => {
+    // Never hold the group's lease while a person thinks: other nodes of the group may need it.
+    await release();
     set(step, { state: 'awaiting-approval' });
     let vanished: Ending | null = null;
     // Only while the VPSieNode diagnosed is still there to vanish: not after our own delete, nor when it was gone.
@@ -143,7 +212,7 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
     switch (answer) {
       case 'approved':
         set(step, { state: 'running' });
-        return null;
+        return takeLease(step);
       case 'rejected': {
         const d = run.gate
           .state()
@@ -425,39 +494,47 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
     throw new Error(`plan step ${step.id} (${step.kind}) has a target of kind ${t.kind} it cannot act on`);
   };
 
-  for (const step of status.plan) {
-    if (step.onlyIfExpired && stepById(step.onlyIfExpired)?.state !== 'expired') {
-      set(step, { state: 'skipped', result: `${step.onlyIfExpired} was met` });
-      continue;
-    }
-    status.currentStep = step.id;
-    set(step, { state: step.destructive ? 'pending' : 'running', startedAt: nowIso() });
-    log.info('runbook step', { step: step.id, target: describeTarget(step.target) });
-    const r = await runStep(step);
-    if ('end' in r) {
-      if (step.state === 'running' || step.state === 'pending')
-        set(step, {
-          state: 'escalate' in r.end && step.kind !== 'escalate' ? 'failed' : 'done',
-          endedAt: nowIso(),
-          result: r.end.why,
-        });
-      status.currentStep = null;
-      return r.end;
-    }
-    if ('expired' in r) {
-      set(step, { state: 'expired', endedAt: nowIso(), result: r.expired });
-      if (step.wait?.onExpiry === 'escalate') {
-        status.currentStep = null;
-        return {
-          escalate: 'wait-expired',
-          step: step.id,
-          why: `${step.id} expired: ${r.expired}. ${step.why}`,
-        };
-      }
-      continue;
-    }
-    set(step, { state: 'done', endedAt: nowIso(), result: r.done });
+  try {
+    return await runPlan();
+  } finally {
+    await release();
   }
-  status.currentStep = null;
-  return { outcome: 'Remediated', why: status.plan.at(-1)?.result ?? 'every step done' };
+
+  async function runPlan(): Promise<Ending> {
+    for (const step of status.plan) {
+      if (step.onlyIfExpired && stepById(step.onlyIfExpired)?.state !== 'expired') {
+        set(step, { state: 'skipped', result: `${step.onlyIfExpired} was met` });
+        continue;
+      }
+      status.currentStep = step.id;
+      set(step, { state: step.destructive ? 'pending' : 'running', startedAt: nowIso() });
+      log.info('runbook step', { step: step.id, target: describeTarget(step.target) });
+      const r = await runStep(step);
+      if ('end' in r) {
+        if (step.state === 'running' || step.state === 'pending')
+          set(step, {
+            state: 'escalate' in r.end && step.kind !== 'escalate' ? 'failed' : 'done',
+            endedAt: nowIso(),
+            result: r.end.why,
+          });
+        status.currentStep = null;
+        return r.end;
+      }
+      if ('expired' in r) {
+        set(step, { state: 'expired', endedAt: nowIso(), result: r.expired });
+        if (step.wait?.onExpiry === 'escalate') {
+          status.currentStep = null;
+          return {
+            escalate: 'wait-expired',
+            step: step.id,
+            why: `${step.id} expired: ${r.expired}. ${step.why}`,
+          };
+        }
+        continue;
+      }
+      set(step, { state: 'done', endedAt: nowIso(), result: r.done });
+    }
+    status.currentStep = null;
+    return { outcome: 'Remediated', why: status.plan.at(-1)?.result ?? 'every step done' };
+  }
 }

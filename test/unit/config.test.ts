@@ -134,6 +134,82 @@ describe('loadConfig', () => {
     expect(both).not.toContain('super-secret-value');
   });
 
+  it('configures no escalation channel by default: escalations are Kubernetes Events only', () => {
+    expect(loadConfig({}).channels).toEqual({
+      routes: { 'vpsie-support': [], 'platform-team': [] },
+      approvalChannels: [],
+    });
+  });
+
+  it('takes each escalation channel as a file or a value, with routes and approval channels', () => {
+    const key = 'a'.repeat(32);
+    const c = loadConfig({
+      SLACK_WEBHOOK_URL_FILE: '/run/secrets/slack-url',
+      PAGERDUTY_ROUTING_KEY: key,
+      ESCALATION_WEBHOOK_URL: 'https://hooks.example.com/escalations',
+    }).channels;
+    expect(c).toEqual({
+      slack: { variable: 'SLACK_WEBHOOK_URL_FILE', file: '/run/secrets/slack-url' },
+      pagerduty: {
+        routingKey: { variable: 'PAGERDUTY_ROUTING_KEY', value: key },
+        eventsUrl: 'https://events.pagerduty.com/v2/enqueue',
+      },
+      webhook: { variable: 'ESCALATION_WEBHOOK_URL', value: 'https://hooks.example.com/escalations' },
+      // the defaults: every configured channel for both audiences; approvals on Slack and the webhook
+      routes: {
+        'vpsie-support': ['pagerduty', 'slack', 'webhook'],
+        'platform-team': ['pagerduty', 'slack', 'webhook'],
+      },
+      approvalChannels: ['slack', 'webhook'],
+    });
+    const routed = loadConfig({
+      SLACK_WEBHOOK_URL_FILE: '/run/secrets/slack-url',
+      PAGERDUTY_ROUTING_KEY_FILE: '/run/secrets/pd-key',
+      PAGERDUTY_EVENTS_URL: 'http://127.0.0.1:9999/v2/enqueue',
+      ESCALATION_ROUTES: 'vpsie-support=pagerduty,slack;platform-team=slack',
+      APPROVAL_CHANNELS: 'slack,pagerduty',
+    }).channels;
+    expect(routed.routes).toEqual({ 'vpsie-support': ['pagerduty', 'slack'], 'platform-team': ['slack'] });
+    expect(routed.approvalChannels).toEqual(['slack', 'pagerduty']);
+    expect(routed.pagerduty?.eventsUrl).toBe('http://127.0.0.1:9999/v2/enqueue');
+  });
+
+  it('names every bad escalation setting, and never quotes a secret', () => {
+    const secretUrl = 'http://hooks.slack.com/services/T000/B000/very-secret-token';
+    let error: unknown;
+    try {
+      loadConfig({
+        SLACK_WEBHOOK_URL: secretUrl,
+        PAGERDUTY_ROUTING_KEY: 'short-secret-key',
+        ESCALATION_WEBHOOK_URL: 'https://hooks.example.com/x',
+        ESCALATION_WEBHOOK_URL_FILE: '/run/secrets/hook',
+        PAGERDUTY_EVENTS_URL: 'ftp://events.example.com',
+        ESCALATION_ROUTES: 'vpsie-support=pagerduty,email;platform-team=slack',
+        APPROVAL_CHANNELS: 'pager',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'SLACK_WEBHOOK_URL must use https (http only to a loopback host)',
+        'PAGERDUTY_ROUTING_KEY must be the 32-character integration key (letters and digits), got 16 characters',
+        'set only one of ESCALATION_WEBHOOK_URL_FILE and ESCALATION_WEBHOOK_URL',
+        'PAGERDUTY_EVENTS_URL must use https (http only to a loopback host), got "ftp://events.example.com"',
+        'ESCALATION_ROUTES: vpsie-support: unknown channel "email" (channels: pagerduty, slack, webhook)',
+        'APPROVAL_CHANNELS: unknown channel "pager" (channels: pagerduty, slack, webhook)',
+      ]),
+    );
+    const all = problems.join('\n');
+    expect(all).not.toContain('very-secret-token');
+    expect(all).not.toContain('short-secret-key');
+    expect(() => loadConfig({ ESCALATION_ROUTES: 'vpsie-support=slack;platform-team=' })).toThrow(
+      /ESCALATION_ROUTES: vpsie-support: channel "slack" is not configured \(set SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL\)/,
+    );
+  });
+
   it('refuses the same port for the dev server and its UI', () => {
     expect(() => loadConfig({ TEMPORAL_DEV_PORT: '9000', TEMPORAL_DEV_UI_PORT: '9000' })).toThrow(
       /must differ/,

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_LEASE_WAIT_MS,
   DESTRUCTIVE_STEP_KINDS,
   InvalidInputError,
   MAX_APPROVERS,
@@ -34,9 +35,11 @@ describe('resolveInput', () => {
         goneWaitMs: 900_000,
         replacementWaitMs: 300_000,
         readyWaitMs: 1_500_000,
+        // another node of the group may be being replaced: up to an hour for its lease
+        leaseWaitMs: 3_600_000,
       },
     });
-    expect(options.waits).toEqual(PLAN_DEFAULTS);
+    expect(options.waits).toEqual({ ...PLAN_DEFAULTS, leaseWaitMs: DEFAULT_LEASE_WAIT_MS });
     expect(continuation).toBeNull();
   });
 
@@ -106,15 +109,26 @@ describe('resolveInput: dry run, remediation waits and approval', () => {
 
   it('takes each remediation wait from the options, from 10s to 6h', () => {
     expect(
-      resolve({ registrationWait: '10s', goneWait: '6h', replacementWait: 90_000, readyWait: '1h30m' }).waits,
+      resolve({
+        registrationWait: '10s',
+        goneWait: '6h',
+        replacementWait: 90_000,
+        readyWait: '1h30m',
+        leaseWait: '20m',
+      }).waits,
     ).toEqual({
       registrationWaitMs: 10_000,
       goneWaitMs: 6 * 3_600_000,
       replacementWaitMs: 90_000,
       readyWaitMs: 90 * 60_000,
+      leaseWaitMs: 20 * 60_000,
     });
     // one wait given, the others keep their defaults
-    expect(resolve({ goneWait: '1m' }).waits).toEqual({ ...PLAN_DEFAULTS, goneWaitMs: 60_000 });
+    expect(resolve({ goneWait: '1m' }).waits).toEqual({
+      ...PLAN_DEFAULTS,
+      leaseWaitMs: DEFAULT_LEASE_WAIT_MS,
+      goneWaitMs: 60_000,
+    });
   });
 
   it('takes the approval options: names deduplicated, a TTL from 10s to 7 days, destructive step kinds', () => {

@@ -247,11 +247,13 @@ describe('provisioningFailedRunbook', () => {
       expect(description.typedSearchAttributes.get(NodeGroup)).toBe('ng-a');
       expect(description.typedSearchAttributes.get(ApprovalPending)).toBe(false);
 
-      // One read per look, one round of evidence; search attributes written once per change.
+      // One read per look, one round of evidence, then any incident of an earlier run resolved; search
+      // attributes written once per change.
       const [{ events }] = await chain(handle.workflowId, runId);
       expect(activitiesScheduled(events)).toEqual([
         ...Array<string>(report.checks).fill('checkVPSieNode'),
         'gatherEvidence',
+        'resolveEscalation',
       ]);
       expect(searchAttributeWrites(events)).toEqual([
         firstWrite('ng-a-waits'),
