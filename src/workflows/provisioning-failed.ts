@@ -56,11 +56,6 @@ export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
  * runs with it go on to evidence, cause, plan, approval, remediation and verification.
  */
 export const WHOLE_RUNBOOK_PATCH = 'whole-runbook';
-/**
- * Runs with this patch report their failure to the NodeGroup's lease and hold it for every destructive act,
- * announce pending approvals and resolve an earlier escalation when the node is fixed.
- */
-export const GUARDRAILS_PATCH = 'guardrails';
 
 /**
  * The "Provisioning Failed" runbook for one VPSieNode, top to bottom.
@@ -124,8 +119,6 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
   let lastSeen = node;
   let evidence: Evidence | null = null;
   let checksThisRun = 0;
-  /** Set where remediation starts: runs from before the guardrails take none of them. */
-  let guarded = false;
 
   /** What `status` answers: the run's own fields and the approval gate's. */
   const view = (): RunbookStatus => (gate ? { ...status, ...gate.state() } : status);
@@ -144,7 +137,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
           writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
           show();
           // Tell the approval channels; the run does not wait for it, and a failure is only logged.
-          if (pending && guarded)
+          if (pending)
             announceApproval
               .executeWithOptions({ summary: `announce: ${pending.stepId} waits for approval` }, [
                 {
@@ -280,7 +273,6 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
 
   /** Steps 2–4 once the controller's limits have passed (or the node settled): evidence, cause, plan, act. */
   const remediate = async (): Promise<DiagnosisReport> => {
-    guarded = patched(GUARDRAILS_PATCH);
     enter('gathering-evidence');
     show();
     try {
@@ -322,7 +314,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         `planned ${status.plan.map((s) => s.id).join(', ') || 'nothing'}; acted on nothing`,
       );
     if (status.plan.length === 0) {
-      if (guarded && c.cause === 'Recovered') await resolveIncident('Recovered');
+      if (c.cause === 'Recovered') await resolveIncident('Recovered');
       return finish(
         c.cause === 'Recovered' ? 'Recovered' : 'VPSieNodeGone',
         null,
@@ -334,7 +326,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     let lease: PlanLease | null = null;
     // Only a NodeGroup that exists: one that does not replaces nothing, and the plan escalates without acting.
     const leased = sourceValue(evidence.nodeGroup);
-    if (leased && guarded) {
+    if (leased) {
       const w = options.waits;
       lease = {
         nodeGroup: { namespace: leased.namespace, name: leased.name },
@@ -374,7 +366,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     }
     if ('outcome' in ending) {
       log.info('runbook ended', { outcome: ending.outcome, why: ending.why });
-      if (guarded && (ending.outcome === 'Recovered' || ending.outcome === 'Remediated'))
+      if (ending.outcome === 'Recovered' || ending.outcome === 'Remediated')
         await resolveIncident(ending.outcome);
       return finish(ending.outcome, null, ending.why);
     }

@@ -76,7 +76,7 @@ export interface PlanRun {
   waits: { goneWaitMs: number; replacementWaitMs: number; readyWaitMs: number };
   /** Called whenever status changes in a way the UI should show. */
   changed(): void;
-  /** null: runs from before the lease (patch `nodegroup-lease`), or a VPSieNode with no NodeGroup to lease. */
+  /** null: a VPSieNode whose NodeGroup does not exist (nothing to lease: the plan only escalates). */
   lease: PlanLease | null;
 }
 
