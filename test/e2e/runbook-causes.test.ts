@@ -6,7 +6,7 @@
  * request log says who deleted what), and the `RunbookEscalated` Event beside the controller's own.
  *
  * Each test has its own NodeGroup; a behaviour is staged with `count: 1` so only the group's first VPSieNode is
- * broken and its replacement is healthy. The simulated controller's limits are SIM_LIMIT_MS (5 s), and so are the run's
+ * broken and its replacement is healthy. The simulated controller's limits are SIM_LIMIT_MS (10 s), and so are the run's
  * (a test that needs the controller to keep waiting says so).
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
