@@ -68,24 +68,26 @@ export function nodeGroupSnapshot(over: Partial<NodeGroupSnapshot> = {}): NodeGr
   };
 }
 
+/** A Node as the runbook reads it: Ready, the controller's labels only, unless told otherwise. */
+export function nodeSnapshot(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
+  return {
+    name: 'ng-a-1-abcde',
+    uid: 'node-uid-1',
+    labels: {},
+    readyStatus: 'True',
+    readyReason: 'KubeletReady',
+    readySince: '2026-11-24T10:06:00Z',
+    kubeletVersion: 'v1.34.4',
+    internalIP: '10.0.0.5',
+    externalIP: null,
+    creationTimestamp: '2026-11-24T10:05:00Z',
+    ...over,
+  };
+}
+
 /** A Node matched by IP, Ready unless told otherwise. */
 export function nodeRegistration(over: Partial<NodeSnapshot> = {}): NodeRegistration {
-  return {
-    matchedBy: 'ip',
-    node: {
-      name: 'ng-a-1-abcde',
-      uid: 'node-uid-1',
-      labels: {},
-      readyStatus: 'True',
-      readyReason: 'KubeletReady',
-      readySince: '2026-11-24T10:06:00Z',
-      kubeletVersion: 'v1.34.4',
-      internalIP: '10.0.0.5',
-      externalIP: null,
-      creationTimestamp: '2026-11-24T10:05:00Z',
-      ...over,
-    },
-  };
+  return { matchedBy: 'ip', node: nodeSnapshot(over) };
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   type MachineIdentity,
 } from '../../src/runbook/claims';
 import type { NodeSnapshot, VPSieNodeSnapshot } from '../../src/runbook';
-import { vpsieNodeSnapshot } from '../support/snapshots';
+import { nodeSnapshot, vpsieNodeSnapshot } from '../support/snapshots';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const minutesAgo = (m: number) => new Date(NOW - m * 60_000).toISOString();
@@ -13,21 +13,16 @@ const minutesAgo = (m: number) => new Date(NOW - m * 60_000).toISOString();
 const vpsieNode = (over: Partial<VPSieNodeSnapshot> = {}) =>
   vpsieNodeSnapshot({ name: 'ng-a-x7k2p', phase: 'Ready', provisioningStartedAt: minutesAgo(60), ...over });
 
-function node(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
-  return {
+const node = (over: Partial<NodeSnapshot> = {}): NodeSnapshot =>
+  nodeSnapshot({
     name: 'other-node',
     uid: 'n-1',
-    labels: {},
-    readyStatus: 'True',
     readyReason: null,
     readySince: null,
-    kubeletVersion: 'v1.34.4',
     internalIP: '10.0.0.99',
-    externalIP: null,
     creationTimestamp: minutesAgo(60),
     ...over,
-  };
-}
+  });
 
 const machine: MachineIdentity = {
   id: 4242,

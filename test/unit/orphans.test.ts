@@ -15,7 +15,7 @@ import {
   type OrphanScanSources,
   type OrphanSweepStatus,
 } from '../../src/runbook/orphans';
-import { vmSnapshot, vpsieNodeSnapshot } from '../support/snapshots';
+import { nodeSnapshot, vmSnapshot, vpsieNodeSnapshot } from '../support/snapshots';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const minutesAgo = (m: number) => new Date(NOW - m * 60_000).toISOString();
@@ -33,21 +33,16 @@ function clusterNode(over: Partial<ClusterNodeSnapshot> = {}): ClusterNodeSnapsh
   };
 }
 
-function node(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
-  return {
+const node = (over: Partial<NodeSnapshot> = {}): NodeSnapshot =>
+  nodeSnapshot({
     name: 'some-node',
     uid: 'n-1',
-    labels: {},
-    readyStatus: 'True',
     readyReason: null,
     readySince: null,
-    kubeletVersion: 'v1.34.4',
     internalIP: '10.0.9.9',
-    externalIP: null,
     creationTimestamp: minutesAgo(300),
     ...over,
-  };
-}
+  });
 
 const vpsieNode = (over: Partial<VPSieNodeSnapshot> = {}) =>
   vpsieNodeSnapshot({
