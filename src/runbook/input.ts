@@ -1,5 +1,6 @@
 import { resolveApprovalOptions, type ApprovalOptions, type ResolvedApprovalOptions } from './approval';
 import { formatDuration, parseDuration, type DurationInput } from './duration';
+import { resolveLeasePolicy, type LeasePolicyInput } from './lease';
 import { DESTRUCTIVE_STEP_KINDS, PLAN_DEFAULTS } from './plan';
 import { CONTROLLER_JOINING_LIMIT_MS, CONTROLLER_PROVISIONING_LIMIT_MS, type Progress } from './progress';
 import type { VPSieNodeRef, VPSieNodeSnapshot } from './types';
@@ -31,6 +32,11 @@ export interface RunbookOptions extends ApprovalOptions {
   readyWait?: DurationInput;
   /** How long a destructive step waits for its NodeGroup's lease (another node of it being replaced); 1h. */
   leaseWait?: DurationInput;
+  /**
+   * The NodeGroup lease's policy (`budget` default 1, `stormThreshold` 3, `stormWindow` 15m): it counts when this
+   * run's report or request starts the group's lease workflow; an open one keeps its own.
+   */
+  nodeGroupLease?: LeasePolicyInput;
 }
 
 /**
@@ -76,6 +82,8 @@ export interface ResolvedOptions {
   dryRun: boolean;
   approval: ResolvedApprovalOptions;
   waits: ResolvedWaits;
+  /** As given (checked): the lease workflow resolves it when this run starts one. */
+  nodeGroupLease: LeasePolicyInput | null;
 }
 
 export interface ResolvedInput {
@@ -233,6 +241,7 @@ const OPTION_FIELDS = new Set([
   'replacementWait',
   'readyWait',
   'leaseWait',
+  'nodeGroupLease',
 ]);
 
 /** A remediation wait shorter than the shortest look is no wait; longer than the controller limit, no help. */
@@ -323,9 +332,16 @@ export function resolveInput(input: unknown, { bounded = true }: ResolveInputOpt
       dryRun: dryRun(raw.dryRun),
       approval: resolveApprovalOptions(raw, DESTRUCTIVE_STEP_KINDS, 'options'),
       waits: waits(raw, bounded),
+      nodeGroupLease: leasePolicy(raw.nodeGroupLease),
     },
     continuation: given.continuation === undefined ? null : validateContinuation(given.continuation, ref),
   };
+}
+
+function leasePolicy(raw: unknown): LeasePolicyInput | null {
+  if (raw === undefined) return null;
+  resolveLeasePolicy(raw, 'options.nodeGroupLease');
+  return raw as LeasePolicyInput;
 }
 
 /** One runbook run per VPSieNode: re-sent alerts land on the same workflow instead of starting another. */

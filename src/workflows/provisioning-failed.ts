@@ -333,6 +333,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         // the act and the waits that verify it, with room for the looks themselves
         ttlMs: w.goneWaitMs + 2 * w.replacementWaitMs + w.readyWaitMs + 10 * 60_000,
         timeoutMs: w.leaseWaitMs,
+        policy: options.nodeGroupLease,
       };
     }
     const failed = evidence.vpsieNode ?? lastSeen;
@@ -345,6 +346,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         await reportFailure({
           nodeGroup: lease.nodeGroup,
           vpsieNode: { namespace: failed.namespace, name: failed.name, uid: failed.uid },
+          ...(lease.policy ? { policy: lease.policy } : {}),
         });
       ending = await executePlan({
         ref,

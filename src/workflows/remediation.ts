@@ -23,7 +23,7 @@ import {
   type VPSieNodeRef,
 } from '../runbook';
 import type { NodeGroupRef } from '../runbook/evidence';
-import type { StormAnswer } from '../runbook/lease';
+import type { LeasePolicyInput, StormAnswer } from '../runbook/lease';
 import type { ApprovalGate } from './approval';
 import { acquireLease, releaseLease } from './lease-client';
 import {
@@ -65,6 +65,8 @@ export interface PlanLease {
   ttlMs: number;
   /** How long to wait for it while another node of the group is being replaced. */
   timeoutMs: number;
+  /** The group's policy (budget, storm threshold and window), when the run's input gives one. */
+  policy: LeasePolicyInput | null;
 }
 
 export interface PlanRun {
@@ -110,6 +112,7 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
       holder: { stepId: step.id },
       ttlMs: lease.ttlMs,
       timeoutMs: lease.timeoutMs,
+      ...(lease.policy ? { policy: lease.policy } : {}),
     });
     if (answer.granted) {
       held = answer.leaseId;

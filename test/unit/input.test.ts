@@ -38,6 +38,8 @@ describe('resolveInput', () => {
         // another node of the group may be being replaced: up to an hour for its lease
         leaseWaitMs: 3_600_000,
       },
+      // the lease workflow's own defaults (one act per NodeGroup, a storm above 3 failures in 15 min)
+      nodeGroupLease: null,
     });
     expect(options.waits).toEqual({ ...PLAN_DEFAULTS, leaseWaitMs: DEFAULT_LEASE_WAIT_MS });
     expect(continuation).toBeNull();
@@ -101,6 +103,17 @@ describe('resolveInput', () => {
 describe('resolveInput: dry run, remediation waits and approval', () => {
   const resolve = (options: Record<string, unknown>) =>
     resolveInput({ ...ref, options: options as RunbookOptions }).options;
+
+  it('takes the NodeGroup lease policy as given, and refuses a bad one naming the field', () => {
+    expect(
+      resolve({ nodeGroupLease: { budget: 2, stormThreshold: 5, stormWindow: '30m' } }).nodeGroupLease,
+    ).toEqual({ budget: 2, stormThreshold: 5, stormWindow: '30m' });
+    expect(() => resolve({ nodeGroupLease: { budget: 0 } })).toThrow(/options\.nodeGroupLease\.budget/);
+    expect(() => resolve({ nodeGroupLease: { budgett: 2 } })).toThrow(/options\.nodeGroupLease/);
+    expect(() => resolve({ nodeGroupLease: 'wide' })).toThrow(
+      /options\.nodeGroupLease must be an object, got "wide"/,
+    );
+  });
 
   it('takes dryRun as given', () => {
     expect(resolve({ dryRun: true }).dryRun).toBe(true);
