@@ -105,7 +105,8 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
   /** Takes the NodeGroup's lease before a destructive act: one act per NodeGroup at a time (issue 8). */
   const takeLease = async (step: PlanStepStatus): Promise<StepResult | null> => {
     const lease = run.lease;
-    if (!lease || held) return null;
+    // approve() has just given back any lease held before it, so this always asks anew
+    if (!lease) return null;
     const group = `${lease.nodeGroup.namespace}/${lease.nodeGroup.name}`;
     const answer = await acquireLease({
       nodeGroup: lease.nodeGroup,
