@@ -1,5 +1,6 @@
 import { resolveApprovalOptions, type ApprovalOptions, type ResolvedApprovalOptions } from './approval';
 import { formatDuration, parseDuration, type DurationInput } from './duration';
+import { SEVERITIES, type Severity } from './evidence-bundle';
 import { resolveLeasePolicy, type LeasePolicyInput } from './lease';
 import { DESTRUCTIVE_STEP_KINDS, PLAN_DEFAULTS } from './plan';
 import { CONTROLLER_JOINING_LIMIT_MS, CONTROLLER_PROVISIONING_LIMIT_MS, type Progress } from './progress';
@@ -37,6 +38,11 @@ export interface RunbookOptions extends ApprovalOptions {
    * run's report or request starts the group's lease workflow; an open one keeps its own.
    */
   nodeGroupLease?: LeasePolicyInput;
+  /**
+   * The severity of the alert that started the run (PagerDuty's: critical, error, warning, info), carried to the
+   * escalation. Unset: derived from the VPSieNode's phase (Failed is critical, anything else a warning).
+   */
+  severity?: Severity;
 }
 
 /**
@@ -84,6 +90,7 @@ export interface ResolvedOptions {
   waits: ResolvedWaits;
   /** As given (checked): the lease workflow resolves it when this run starts one. */
   nodeGroupLease: LeasePolicyInput | null;
+  severity: Severity | null;
 }
 
 export interface ResolvedInput {
@@ -242,6 +249,7 @@ const OPTION_FIELDS = new Set([
   'readyWait',
   'leaseWait',
   'nodeGroupLease',
+  'severity',
 ]);
 
 /** A remediation wait shorter than the shortest look is no wait; longer than the controller limit, no help. */
@@ -333,9 +341,18 @@ export function resolveInput(input: unknown, { bounded = true }: ResolveInputOpt
       approval: resolveApprovalOptions(raw, DESTRUCTIVE_STEP_KINDS, 'options'),
       waits: waits(raw, bounded),
       nodeGroupLease: leasePolicy(raw.nodeGroupLease),
+      severity: severity(raw.severity),
     },
     continuation: given.continuation === undefined ? null : validateContinuation(given.continuation, ref),
   };
+}
+
+function severity(raw: unknown): Severity | null {
+  if (raw === undefined) return null;
+  if (typeof raw === 'string' && (SEVERITIES as readonly string[]).includes(raw)) return raw as Severity;
+  throw new InvalidInputError(
+    `options.severity must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(raw)}`,
+  );
 }
 
 function leasePolicy(raw: unknown): LeasePolicyInput | null {

@@ -108,13 +108,21 @@ export interface FailingVPSieNode {
   uid?: string;
 }
 
-/** The `failure` signal: a run found this VPSieNode failed; the storm count. */
+/**
+ * The `failure` signal: a run found this VPSieNode failed; the storm count. A reporter that gives its workflow id
+ * is told when a storm begins (signal `lease-notice`, kind `storm`); with a `reportId` and `runId` too, it gets a
+ * `counted` answer saying whether the group is in a storm now.
+ */
 export interface FailureReport {
   vpsieNode: FailingVPSieNode;
   /** When it was found failing (the reporter's workflow time), ISO 8601. */
   at: string;
   /** The reporting run's workflow id. */
   workflowId?: string;
+  /** The reporting run's run id: where the answers go. */
+  runId?: string;
+  /** Chosen by the reporter; the `counted` answer carries it. */
+  reportId?: string;
 }
 
 /** What a storm refusal says: enough for the runbook to escalate once for the group, with the common evidence. */
@@ -133,15 +141,23 @@ export interface StormAnswer {
   vpsieNodes: string[];
 }
 
-/** What the lease signals to a requester (signal `lease-notice`). */
+/** What the lease signals to a requester or reporter (signal `lease-notice`). */
 export type LeaseNotice =
   | { kind: 'granted'; requestId: string; nodeGroup: NodeGroupRef; expiresAt: string }
   | { kind: 'refused'; requestId: string; nodeGroup: NodeGroupRef; why: 'storm'; storm: StormAnswer }
   /** The holder did not release within its TTL: the lease is no longer its. */
-  | { kind: 'expired'; requestId: string; nodeGroup: NodeGroupRef; at: string };
+  | { kind: 'expired'; requestId: string; nodeGroup: NodeGroupRef; at: string }
+  /** The answer to a failure report (`requestId` is its `reportId`): the storm, if the group is in one. */
+  | { kind: 'counted'; requestId: string; nodeGroup: NodeGroupRef; storm: StormAnswer | null }
+  /**
+   * A storm began (or a reporter joined one): sent once per storm to every run that reported a failing VPSieNode
+   * of the group, so that one waiting for a person stops asking for approval.
+   */
+  | { kind: 'storm'; nodeGroup: NodeGroupRef; storm: StormAnswer };
 
 export interface OutgoingNotice {
-  to: { workflowId: string; runId: string };
+  /** No runId: the latest run of the workflow (a reporter that gave none). */
+  to: { workflowId: string; runId?: string };
   notice: LeaseNotice;
 }
 
@@ -171,6 +187,7 @@ export interface FailureRecord {
   /** Reports of this VPSieNode received (retries and re-fired alerts count once in the storm count). */
   reports: number;
   workflowId: string | null;
+  runId: string | null;
 }
 
 /**
@@ -203,8 +220,16 @@ export interface StormState {
   active: boolean;
   /** When the current storm began; null when there is none. */
   since: string | null;
-  /** The requester told `first: true` in the current storm; null until someone asks. */
-  first: { requestId: string; workflowId: string } | null;
+  /**
+   * The run told `first: true` in the current storm (the one that escalates for the group): the reporter whose
+   * failure began it, else the first requester refused, else the run that reported the oldest failure. The
+   * request id when it was a requester. Null until there is one.
+   */
+  first: { requestId: string | null; workflowId: string } | null;
+  /** Runs told of the current storm (workflow ids), and whether they were told `first`. */
+  told: { workflowId: string; first: boolean }[];
+  /** Runs that could not be told they were first (they had ended): never chosen again in this storm. */
+  unreachable: string[];
   /** When the last storm ended (the failures aged out of the window). */
   lastEndedAt: string | null;
 }
@@ -391,7 +416,12 @@ export function validateFailureReport(raw: unknown): FailureReport {
   problems.push(
     isTimestamp(raw.at) ? null : `at must be an ISO 8601 timestamp, got ${show(raw.at)}`,
     raw.workflowId === undefined ? null : idProblem(raw.workflowId, 'workflowId'),
-    ...unknownFields(raw, ['vpsieNode', 'at', 'workflowId'], 'failure'),
+    raw.runId === undefined ? null : idProblem(raw.runId, 'runId'),
+    raw.reportId === undefined ? null : idProblem(raw.reportId, 'reportId'),
+    (raw.runId !== undefined || raw.reportId !== undefined) && raw.workflowId === undefined
+      ? 'workflowId is required with runId or reportId (the answer goes to that run)'
+      : null,
+    ...unknownFields(raw, ['vpsieNode', 'at', 'workflowId', 'runId', 'reportId'], 'failure'),
   );
   fail(problems);
   const node = n as Record<string, unknown>;
@@ -403,6 +433,8 @@ export function validateFailureReport(raw: unknown): FailureReport {
     },
     at: new Date(Date.parse(raw.at as string)).toISOString(),
     ...(raw.workflowId === undefined ? {} : { workflowId: raw.workflowId as string }),
+    ...(raw.runId === undefined ? {} : { runId: raw.runId as string }),
+    ...(raw.reportId === undefined ? {} : { reportId: raw.reportId as string }),
   };
 }
 
@@ -539,7 +571,7 @@ export function initialLeaseState(nodeGroup: NodeGroupRef, policy: LeasePolicy, 
     holders: [],
     queue: [],
     failures: [],
-    storm: { active: false, since: null, first: null, lastEndedAt: null },
+    storm: NO_STORM(null),
     outbox: [],
     ended: [],
     refusedSignals: [],
@@ -549,6 +581,15 @@ export function initialLeaseState(nodeGroup: NodeGroupRef, policy: LeasePolicy, 
     startedAt: iso(nowMs),
   };
 }
+
+const NO_STORM = (lastEndedAt: string | null): StormState => ({
+  active: false,
+  since: null,
+  first: null,
+  told: [],
+  unreachable: [],
+  lastEndedAt,
+});
 
 function refuseSignal(state: LeaseState, signal: LeaseSignalName, err: unknown, nowMs: number): LeaseState {
   if (!(err instanceof InvalidInputError)) throw err;
@@ -644,15 +685,58 @@ export function receiveFailure(state: LeaseState, raw: unknown, nowMs: number): 
     at: iso(before ? Math.max(at, ms(before.at)) : at),
     reports: (before?.reports ?? 0) + 1,
     workflowId: report.workflowId ?? before?.workflowId ?? null,
+    runId: report.workflowId ? (report.runId ?? null) : (before?.runId ?? null),
   };
   const failures = [...state.failures.filter((f) => f !== before), record].sort(
     (a, b) => ms(a.at) - ms(b.at),
   );
-  return settle(
+  const next = settle(
     {
       ...state,
       failures,
       counters: { ...state.counters, failureReports: state.counters.failureReports + 1 },
+    },
+    nowMs,
+    report.workflowId,
+  );
+  if (!report.reportId || !report.workflowId) return next;
+  // The reporter waits for this answer before it plans: a run whose report began a storm never asks a person.
+  const { storm } = next;
+  return {
+    ...next,
+    outbox: [
+      ...next.outbox,
+      {
+        to: { workflowId: report.workflowId, ...(report.runId ? { runId: report.runId } : {}) },
+        notice: {
+          kind: 'counted',
+          requestId: report.reportId,
+          nodeGroup: next.nodeGroup,
+          storm: storm.active
+            ? stormAnswer(
+                next.failures,
+                next.policy,
+                storm.since as string,
+                storm.first?.workflowId === report.workflowId,
+              )
+            : null,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * A notice telling `workflowId` it was first in the storm could not be delivered (the run has ended): another run
+ * is chosen (and told) so that the group is still escalated once. Anything else changes nothing.
+ */
+export function firstGone(state: LeaseState, workflowId: string, nowMs: number): LeaseState {
+  const { storm } = state;
+  if (!storm.active || storm.first?.workflowId !== workflowId) return state;
+  return settle(
+    {
+      ...state,
+      storm: { ...storm, first: null, unreachable: [...new Set([...storm.unreachable, workflowId])] },
     },
     nowMs,
   );
@@ -717,11 +801,12 @@ function stormAnswer(
 /**
  * Brings the state up to `nowMs`, in this order: leases past their TTL are taken back (their holders told);
  * requests whose requester gave up are dropped; failures older than the window stop counting; the storm begins
- * or ends; then, in a storm, every waiting request is refused (the first refusal of a storm says `first`), and
+ * or ends; then, in a storm, one run is chosen `first` (`reporter`, the run whose report is being counted, if it
+ * began the storm), every waiting request is refused and every run that reported a failure is told once; and
  * otherwise waiting requests are granted in order while the head of the queue fits its own budget and every
  * holder's.
  */
-export function settle(state: LeaseState, nowMs: number): LeaseState {
+export function settle(state: LeaseState, nowMs: number, reporter?: string): LeaseState {
   const ended: LeaseEnded[] = [];
   const outbox = [...state.outbox];
   const counters = { ...state.counters };
@@ -749,16 +834,28 @@ export function settle(state: LeaseState, nowMs: number): LeaseState {
 
   const failures = state.failures.filter((f) => ms(f.at) > nowMs - policy.stormWindowMs);
   const stormNow = failures.length > policy.stormThreshold;
-  let storm = state.storm;
-  if (stormNow && !storm.active) storm = { ...storm, active: true, since: iso(nowMs), first: null };
-  if (!stormNow && storm.active) storm = { active: false, since: null, first: null, lastEndedAt: iso(nowMs) };
+  // Carried from a run that kept no `told`/`unreachable` yet.
+  let storm: StormState = { ...NO_STORM(null), ...state.storm };
+  if (stormNow && !storm.active) storm = { ...NO_STORM(storm.lastEndedAt), active: true, since: iso(nowMs) };
+  if (!stormNow && storm.active) storm = NO_STORM(iso(nowMs));
+
+  if (storm.active && storm.first === null) {
+    // One run per storm is told `first`: it escalates for the group; the others only record theirs.
+    const reachable = (w: string | null | undefined): w is string => !!w && !storm.unreachable.includes(w);
+    const head = queue.find((q) => reachable(q.holder.workflowId));
+    const oldest = failures.find((f) => reachable(f.workflowId))?.workflowId;
+    const first = reachable(reporter)
+      ? { requestId: null, workflowId: reporter }
+      : head
+        ? { requestId: head.requestId, workflowId: head.holder.workflowId }
+        : reachable(oldest)
+          ? { requestId: null, workflowId: oldest }
+          : null;
+    storm = { ...storm, first };
+  }
+  const isFirst = (workflowId: string): boolean => storm.first?.workflowId === workflowId;
 
   if (storm.active && queue.length > 0) {
-    // One requester per storm is told `first`, the head of the queue when it is refused: it escalates for all.
-    const head = queue[0];
-    if (storm.first === null)
-      storm = { ...storm, first: { requestId: head.requestId, workflowId: head.holder.workflowId } };
-    const firstId = storm.first?.requestId;
     for (const q of queue) {
       outbox.push({
         to: { workflowId: q.holder.workflowId, runId: q.holder.runId },
@@ -767,13 +864,33 @@ export function settle(state: LeaseState, nowMs: number): LeaseState {
           requestId: q.requestId,
           nodeGroup,
           why: 'storm',
-          storm: stormAnswer(failures, policy, storm.since as string, q.requestId === firstId),
+          storm: stormAnswer(failures, policy, storm.since as string, isFirst(q.holder.workflowId)),
         },
       });
       ended.push(endOfWaiting(q, nowMs, 'refused-storm'));
       counters.stormRefusals += 1;
     }
     queue = [];
+  }
+  if (storm.active) {
+    // Every reporter hears of the storm once (again only if it has since become `first`).
+    let told = storm.told;
+    for (const f of failures) {
+      if (!f.workflowId) continue;
+      const first = isFirst(f.workflowId);
+      const before = told.find((x) => x.workflowId === f.workflowId);
+      if (before && (before.first || !first)) continue;
+      told = [...told.filter((x) => x !== before), { workflowId: f.workflowId, first }];
+      outbox.push({
+        to: { workflowId: f.workflowId, ...(f.runId ? { runId: f.runId } : {}) },
+        notice: {
+          kind: 'storm',
+          nodeGroup,
+          storm: stormAnswer(failures, policy, storm.since as string, first),
+        },
+      });
+    }
+    storm = { ...storm, told };
   }
   // A grant must fit the budget of the request and of everyone already holding (each said how many it accepts).
   const fits = (q: LeaseWaiting): boolean =>

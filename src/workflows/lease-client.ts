@@ -65,21 +65,57 @@ export type AcquireLeaseResult =
 /** A lease this run asked for: waiting, held, taken back after its TTL, or given back. */
 export type LeaseProgress = 'waiting' | 'held' | 'expired' | 'released';
 
-/** Notices received by this run, by request id. Module state is per workflow run in Temporal's sandbox. */
+/** How long a reporter waits for the lease to count its report before it goes on without knowing. */
+export const REPORT_ANSWER_WAIT_MS = 60_000;
+
+/**
+ * Notices received by this run, by request (or report) id. Module state is per workflow run in Temporal's
+ * sandbox.
+ */
 let notices: Map<string, LeaseNotice[]> | null = null;
 const released = new Set<string>();
+/** The NodeGroup storm this run has been told of; `first` once any notice said so. */
+let storm: StormAnswer | null = null;
+
+type Answer = Exclude<LeaseNotice, { kind: 'storm' }>;
+
+function isStormAnswer(v: unknown): v is StormAnswer {
+  const s = v as Partial<StormAnswer> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.count === 'number' &&
+    typeof s.threshold === 'number' &&
+    typeof s.window === 'string' &&
+    typeof s.since === 'string' &&
+    typeof s.first === 'boolean' &&
+    Array.isArray(s.vpsieNodes)
+  );
+}
 
 function listen(): Map<string, LeaseNotice[]> {
   if (notices) return notices;
   const received = new Map<string, LeaseNotice[]>();
-  setHandler(leaseNoticeSignal, (notice) => {
+  setHandler(leaseNoticeSignal, (notice: LeaseNotice) => {
     // Anyone may signal a run; only well-formed notices count.
-    if (typeof notice !== 'object' || notice === null || typeof notice.requestId !== 'string') return;
-    if (!['granted', 'refused', 'expired'].includes(notice.kind)) return;
+    if (typeof notice !== 'object' || notice === null) return;
+    if ('storm' in notice && isStormAnswer(notice.storm))
+      storm = { ...notice.storm, first: notice.storm.first || (storm?.first ?? false) };
+    if (notice.kind === 'storm') return;
+    if (typeof notice.requestId !== 'string') return;
+    if (!['granted', 'refused', 'expired', 'counted'].includes(notice.kind)) return;
     received.set(notice.requestId, [...(received.get(notice.requestId) ?? []), notice]);
   });
   notices = received;
   return received;
+}
+
+/**
+ * The storm of this run's NodeGroup, if the lease has told this run of one (by refusing its request, answering
+ * its failure report, or announcing it): the run stops remediating. Only a run told `first` pages for the group.
+ */
+export function stormNotice(): StormAnswer | null {
+  return storm;
 }
 
 function invalid(err: unknown): never {
@@ -139,10 +175,13 @@ export async function acquireLease(options: AcquireLeaseOptions): Promise<Acquir
     invalid(err);
   }
   const received = listen();
-  const answer = (): Exclude<LeaseNotice, { kind: 'expired' }> | undefined =>
+  const answer = (): Extract<Answer, { kind: 'granted' | 'refused' }> | undefined =>
     received
       .get(requestId)
-      ?.find((n): n is Exclude<LeaseNotice, { kind: 'expired' }> => n.kind !== 'expired');
+      ?.find(
+        (n): n is Extract<Answer, { kind: 'granted' | 'refused' }> =>
+          n.kind === 'granted' || n.kind === 'refused',
+      );
   try {
     await requestNodeGroupLease.executeWithOptions(
       { summary: `ask for NodeGroup ${nodeGroup.namespace}/${nodeGroup.name}'s lease (${holder.stepId})` },
@@ -178,37 +217,46 @@ export async function releaseLease(options: { nodeGroup: NodeGroupRef; leaseId: 
 /** Where a lease this run asked for stands, as far as this run has been told. */
 export function leaseProgress(leaseId: string): LeaseProgress {
   if (released.has(leaseId)) return 'released';
-  const seen = notices?.get(leaseId) ?? [];
+  const seen = (notices?.get(leaseId) ?? []) as Answer[];
   if (seen.some((n) => n.kind === 'expired')) return 'expired';
   return seen.some((n) => n.kind === 'granted') ? 'held' : 'waiting';
 }
 
 /**
  * Tells the NodeGroup's lease that `vpsieNode` failed, at `at` (default now): the storm count. Reporting the same
- * VPSieNode again counts once.
+ * VPSieNode again counts once. Waits (at most {@link REPORT_ANSWER_WAIT_MS}) for the lease to count it and
+ * answers the storm the group is in, if any: a run whose report begins a storm learns it before it asks anyone.
+ * A storm that begins later is announced to this run too ({@link stormNotice}).
  */
 export async function reportFailure(options: {
   nodeGroup: NodeGroupRef;
   vpsieNode: FailingVPSieNode;
   at?: string;
   policy?: LeasePolicyInput;
-}): Promise<void> {
+}): Promise<StormAnswer | null> {
   let nodeGroup: NodeGroupRef;
   let report: ReturnType<typeof validateFailureReport>;
+  const info = workflowInfo();
   try {
     nodeGroup = validateNodeGroupRef(options.nodeGroup);
     report = validateFailureReport({
       vpsieNode: options.vpsieNode,
       at: options.at ?? new Date().toISOString(),
-      workflowId: workflowInfo().workflowId,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      reportId: uuid4(),
     });
   } catch (err) {
     invalid(err);
   }
+  const received = listen();
   await reportNodeGroupFailure.executeWithOptions(
     {
       summary: `report VPSieNode ${report.vpsieNode.namespace}/${report.vpsieNode.name} failing to NodeGroup ${nodeGroup.name}'s lease`,
     },
     [{ nodeGroup, report, ...(options.policy ? { policy: options.policy } : {}) }],
   );
+  const reportId = report.reportId as string;
+  await condition(() => received.has(reportId), REPORT_ANSWER_WAIT_MS);
+  return storm;
 }

@@ -24,6 +24,7 @@ import type { NodeGroupRef } from '../runbook/evidence';
 import { InvalidInputError } from '../runbook/input';
 import {
   describeLease,
+  firstGone,
   holderGone,
   idledOut,
   leaseStatus,
@@ -50,7 +51,10 @@ export const leaseReleaseSignal = defineSignal<[LeaseRelease]>('release');
 /** A failing VPSieNode of the group, for the storm count (activity `reportNodeGroupFailure`). */
 export const leaseFailureSignal = defineSignal<[FailureReport]>('failure');
 export const leaseStatusQuery = defineQuery<LeaseStatus>('status');
-/** What the lease sends to the requesting run: granted, refused (storm), or expired (TTL passed). */
+/**
+ * What the lease sends to a run: to a requester granted, refused (storm) or expired (TTL passed); to a reporter
+ * counted (with the storm, if any) and storm (one began).
+ */
 export const leaseNoticeSignal = defineSignal<[LeaseNotice]>('lease-notice');
 
 /** What the workflow returns when it idles out. */
@@ -96,10 +100,13 @@ export async function nodeGroupLease(input: NodeGroupLeaseInput): Promise<LeaseS
         ),
       );
       sent.forEach((r, i) => {
-        const { notice } = batch[i];
+        const { to, notice } = batch[i];
+        if (r.status !== 'rejected') return;
         // The run that asked has ended (or continued as new): nobody holds this lease.
-        if (r.status === 'rejected' && notice.kind === 'granted')
-          state = holderGone(state, notice.requestId, Date.now());
+        if (notice.kind === 'granted') state = holderGone(state, notice.requestId, Date.now());
+        // The run that was to escalate for the storm has ended: another is chosen, so the group still pages once.
+        else if ('storm' in notice && notice.storm?.first)
+          state = firstGone(state, to.workflowId, Date.now());
       });
     }
   };

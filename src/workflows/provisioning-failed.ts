@@ -247,6 +247,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
             decisions: gate ? gate.state().decisions : [],
             error,
             lastSeen: evidence?.vpsieNode ?? lastSeen,
+            ...(options.severity ? { severity: options.severity } : {}),
             // a NodeGroup storm pages once, from the run the lease told first
             ...(storm && !storm.first ? { notify: false } : {}),
           },

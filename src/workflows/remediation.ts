@@ -25,7 +25,7 @@ import {
 import type { NodeGroupRef } from '../runbook/evidence';
 import type { LeasePolicyInput, StormAnswer } from '../runbook/lease';
 import type { ApprovalGate } from './approval';
-import { acquireLease, releaseLease } from './lease-client';
+import { acquireLease, releaseLease, stormNotice } from './lease-client';
 import {
   checkNodeRegistration,
   checkVM,
@@ -102,12 +102,27 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
     await releaseLease({ nodeGroup: run.lease.nodeGroup, leaseId });
   };
 
+  const group = run.lease ? `${run.lease.nodeGroup.namespace}/${run.lease.nodeGroup.name}` : '';
+  /** The group is in a storm: this step is not done, and the run hands the group to people. */
+  const stormEnding = (step: PlanStepStatus, st: StormAnswer, result: 'failed' | 'skipped'): StepResult => {
+    set(step, { state: result, endedAt: nowIso(), result: 'not done: NodeGroup storm' });
+    return {
+      end: {
+        escalate: 'storm',
+        step: step.id,
+        why: `${st.count} VPSieNodes of NodeGroup ${group} failed within ${st.window} (more than ${st.threshold}) since ${st.since}: remediation is stopped for the whole group; a person must find the common cause (${st.vpsieNodes.join(', ')}).`,
+        storm: st,
+      },
+    };
+  };
+  /** A storm this run has been told of; only with a lease (the storm is the leased group's). */
+  const storm = (): StormAnswer | null => (run.lease ? stormNotice() : null);
+
   /** Takes the NodeGroup's lease before a destructive act: one act per NodeGroup at a time (issue 8). */
   const takeLease = async (step: PlanStepStatus): Promise<StepResult | null> => {
     const lease = run.lease;
     // approve() has just given back any lease held before it, so this always asks anew
     if (!lease) return null;
-    const group = `${lease.nodeGroup.namespace}/${lease.nodeGroup.name}`;
     const answer = await acquireLease({
       nodeGroup: lease.nodeGroup,
       holder: { stepId: step.id },
@@ -119,19 +134,9 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
       held = answer.leaseId;
       return null;
     }
-    const result = `not done: ${answer.why === 'storm' ? 'NodeGroup storm' : 'lease not granted in time'}`;
-    set(step, { state: 'failed', endedAt: nowIso(), result });
-    if (answer.why === 'storm') {
-      const st = answer.storm;
-      return {
-        end: {
-          escalate: 'storm',
-          step: step.id,
-          why: `${st.count} VPSieNodes of NodeGroup ${group} failed within ${st.window} (more than ${st.threshold}) since ${st.since}: remediation is stopped for the whole group; a person must find the common cause (${st.vpsieNodes.join(', ')}).`,
-          storm: st,
-        },
-      };
-    }
+    // approved, then refused: the step was under way and did not happen
+    if (answer.why === 'storm') return stormEnding(step, stormNotice() ?? answer.storm, 'failed');
+    set(step, { state: 'failed', endedAt: nowIso(), result: 'not done: lease not granted in time' });
     return {
       end: {
         escalate: 'lease-timeout',
@@ -207,7 +212,8 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
     const answer = await run.gate.request(
       { stepId: step.id, kind: step.kind, target: step.target, action: step.why },
       {
-        abandon: () => vanished !== null,
+        // a storm that begins while a person thinks: nobody should approve a delete in this group now
+        abandon: () => vanished !== null || storm() !== null,
         summary: `${step.id}: wait for a person to approve ${describeTarget(step.target)}`,
       },
     );
@@ -243,7 +249,9 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
             why: `Nobody approved or rejected ${step.id} (${describeTarget(step.target)}) in time; nothing was done.`,
           },
         };
-      case 'abandoned':
+      case 'abandoned': {
+        const st = storm();
+        if (st && !vanished) return stormEnding(step, st, 'skipped');
         // Says whether the target is gone or was replaced: the report carries no other line about it.
         set(step, {
           state: 'skipped',
@@ -251,6 +259,7 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
           result: (vanished as Ending | null)?.why ?? 'the target vanished',
         });
         return { end: vanished! };
+      }
     }
   };
 
@@ -512,6 +521,12 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
       }
       status.currentStep = step.id;
       set(step, { state: step.destructive ? 'pending' : 'running', startedAt: nowIso() });
+      // In a storm nothing more is asked or done (a wait for our own replacement may go on); the group escalates.
+      const st = (step.destructive || step.kind === 'escalate') && storm();
+      if (st) {
+        status.currentStep = null;
+        return (stormEnding(step, st, 'skipped') as { end: Ending }).end;
+      }
       log.info('runbook step', { step: step.id, target: describeTarget(step.target) });
       const r = await runStep(step);
       if ('end' in r) {

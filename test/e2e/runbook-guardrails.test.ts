@@ -11,7 +11,13 @@
  * the controller's provisioning limit passes. Runs are alerted only once all of a group's staged VPSieNodes have
  * failed: a delete before then would get a staged (stuck) VPSieNode as its "replacement". The groups are made at
  * once when the file starts, so their limits pass together rather than one test after another.
+ *
+ * The escalation channels point at the checking sink (test/support/escalation-sink.ts), every audience to all
+ * three, so that "a storm pages once" is read where people would be paged.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApiException, Watch } from '@kubernetes/client-node';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ESCALATION_EVENT_REASON, type DiagnosisReport } from '../../src/runbook';
@@ -20,11 +26,15 @@ import { leaseStatusQuery } from '../../src/workflows/nodegroup-lease';
 import { GROUP, LABEL_MANAGED, LABEL_NODEGROUP, VERSION, type VPSieNodeObj } from '../support/cluster';
 import { uniq } from '../support/cluster/test-helpers';
 import { MERGE } from '../support/cluster/util';
+import { EscalationSink } from '../support/escalation-sink';
+import { recordHistory } from '../support/histories';
 import { RECREATED_AT_ONCE, RunbookE2E, stepStates, type RunbookHandle } from '../support/runbook-e2e';
 
 jest.setTimeout(180_000);
 
 const e = new RunbookE2E('guardrails');
+const sink = new EscalationSink();
+let secretsDir = '';
 const STEP = 'delete-vpsienode';
 /** The runs approve their own delete: the lease, not a person, is what spaces the deletes here. */
 const AUTO = { autoApprove: [STEP] };
@@ -159,7 +169,15 @@ let groups: {
 };
 
 beforeAll(async () => {
-  await e.start('guardrails');
+  await sink.start();
+  secretsDir = await mkdtemp(join(tmpdir(), 'e2e-guardrails-'));
+  const everywhere = ['pagerduty', 'slack', 'webhook'] as const;
+  const channels = await sink.channelsConfig(
+    secretsDir,
+    { 'vpsie-support': [...everywhere], 'platform-team': [...everywhere] },
+    ['webhook'],
+  );
+  await e.start('guardrails', {}, channels);
   await watch.start();
   groups = {
     parallelA: failedGroup('para', 1),
@@ -176,11 +194,15 @@ afterAll(async () => {
   await Promise.allSettled(Object.values(groups ?? {}));
   for (const ng of made) await removeGroup(ng);
   await e.stop();
+  await sink.stop();
+  await rm(secretsDir, { recursive: true, force: true });
 }, 120_000);
 
 afterEach(() => {
   expect(e.t.sim.errors).toEqual([]);
   expect(watch.error).toBeNull();
+  // every payload the runs sent passed the services' documented checks
+  expect(sink.requests.flatMap((r) => r.problems.map((p) => `${r.service}: ${p}`))).toEqual([]);
 });
 
 async function removeGroup(ng: string): Promise<void> {
@@ -252,6 +274,14 @@ async function escalateContexts(handle: RunbookHandle): Promise<Record<string, u
     const payload = a.input?.payloads?.[1];
     return payload ? [defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload)] : [];
   });
+}
+
+/** How many times the run scheduled the activity `type`. */
+async function scheduled(handle: RunbookHandle, type: string): Promise<number> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).filter(
+    (ev) => ev.activityTaskScheduledEventAttributes?.activityType?.name === type,
+  ).length;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -365,24 +395,13 @@ test('three failing VPSieNodes of one NodeGroup: the deletes never overlap; each
   expect(held[0].endedAt <= held[1].since && held[1].endedAt <= held[2].since).toBe(true);
 });
 
-test('a storm: four VPSieNodes of one NodeGroup fail; every run ends Escalated naming the storm, one of them pages, nothing is deleted', async () => {
+test('a storm: four VPSieNodes of one NodeGroup fail; every run ends Escalated naming the storm without anyone deciding; one of them pages; nothing is deleted', async () => {
   const { ng, vns } = await groups.storm;
   const since = e.mark();
+  sink.clear(); // the other tests' runs have ended: what follows is this test's
+  // Nobody approves or rejects anything: the storm alone ends every run. The run whose report makes the fourth
+  // failure learns it before it asks for approval; the runs already waiting for a person are told and stop.
   const handles = await Promise.all(vns.map((vn) => e.alert(vn.metadata.name)));
-  // each run counted its VPSieNode before asking for approval: four is more than three
-  await Promise.all(handles.map((h) => e.pending(h, STEP)));
-  const counted = await leaseWhen(ng, 'four failures counted', (s) => s.failures.length === 4);
-  expect(counted.storm).toMatchObject({
-    active: true,
-    count: 4,
-    threshold: 3,
-    window: '15m',
-    escalated: false,
-  });
-  expect(counted.holders).toEqual([]);
-
-  // people approve all four; the lease refuses every one
-  await Promise.all(handles.map((h) => e.decide(h, STEP, 'approve')));
   const reports = await Promise.all(handles.map((h) => e.result(h)));
   for (const r of reports) {
     expect(r.outcome).toBe('Escalated');
@@ -390,13 +409,10 @@ test('a storm: four VPSieNodes of one NodeGroup fail; every run ends Escalated n
     expect(r.escalation!.reason).toContain(`NodeGroup ${e.t.ns}/${ng}`);
     expect(r.escalation!.reason).toContain('4 VPSieNodes');
     expect(r.plan?.find((s) => s.id === STEP)).toMatchObject({
-      state: 'failed',
+      state: 'skipped',
       result: 'not done: NodeGroup storm',
     });
-    // recorded where kubectl shows it, on each VPSieNode (no channel is configured in this file)
-    expect(r.escalation!.record?.channels.map((c) => [c.channel, c.ok])).toEqual([
-      ['kubernetes-event', true],
-    ]);
+    expect(r.decisions).toEqual([]);
   }
   for (const [i, vn] of vns.entries()) {
     const escalated = (await e.t.events(vn.metadata.name)).filter(
@@ -416,11 +432,55 @@ test('a storm: four VPSieNodes of one NodeGroup fail; every run ends Escalated n
   const paging = handles.filter((_, i) => contexts[i][0] !== false);
   expect(paging).toHaveLength(1);
   expect(contexts.flat().filter((n) => n === false)).toHaveLength(3);
+  // recorded where kubectl shows it on each VPSieNode; sent to the channels by the paging run only
+  for (const [i, r] of reports.entries())
+    expect(r.escalation!.record?.channels.map((c) => [c.channel, c.ok])).toEqual(
+      handles[i] === paging[0]
+        ? [
+            ['kubernetes-event', true],
+            ['pagerduty', true],
+            ['slack', true],
+            ['webhook', true],
+          ]
+        : [['kubernetes-event', true]],
+    );
+  // ... which is what the services received: one incident, one message, one document, all for the group
+  const bodies = (service: 'pagerduty' | 'slack' | 'webhook') =>
+    sink.of(service).map((r) => r.body as Record<string, unknown>);
+  const triggers = bodies('pagerduty').filter((b) => b.event_action === 'trigger');
+  expect(triggers.map((b) => b.dedup_key)).toEqual([paging[0].workflowId]);
+  expect([...sink.incidents.values()]).toEqual([
+    expect.objectContaining({ dedupKey: paging[0].workflowId, status: 'triggered', triggers: 1 }),
+  ]);
+  expect(String((triggers[0].payload as { summary: string }).summary)).toContain(`NodeGroup ${e.t.ns}/${ng}`);
+  expect(bodies('slack')).toHaveLength(1);
+  const documents = bodies('webhook').filter((b) => b.type === 'vpsie-runbook.escalation');
+  expect(documents.map((d) => [d.workflowId, d.kind])).toEqual([[paging[0].workflowId, 'storm']]);
+  // approvals announced (on the webhook) only by runs that asked before the storm began, at most once each
+  const announced = bodies('webhook')
+    .filter((b) => b.type === 'vpsie-runbook.approval-pending')
+    .map((b) => b.workflowId);
+  expect(announced).not.toContain(paging[0].workflowId);
+  expect(new Set(announced).size).toBe(announced.length);
 
-  const lease = await leaseWhen(ng, 'four refusals', (s) => s.counters.stormRefusals === 4);
-  expect(lease.storm).toMatchObject({ active: true, count: 4, escalated: true });
+  // for the replay tests: the run that paged, and one told of the storm by the lease
+  await recordHistory(paging[0].workflowId, (await paging[0].describe()).runId, 'whole-storm-first.json');
+  const told = handles.find((h) => h !== paging[0])!;
+  await recordHistory(told.workflowId, (await told.describe()).runId, 'whole-storm-told.json');
+  // the paging run is the one whose failure made the storm: it never asked anyone to approve a delete
+  expect(await scheduled(paging[0], 'announceApproval')).toBe(0);
+  // the others asked at most once each, before the storm began
+  for (const h of handles) expect(await scheduled(h, 'announceApproval')).toBeLessThanOrEqual(1);
+
+  const lease = await leaseWhen(ng, 'four failures counted', (s) => s.failures.length === 4);
+  expect(lease.storm).toMatchObject({ active: true, count: 4, threshold: 3, window: '15m', escalated: true });
   expect(lease.storm.first?.workflowId).toBe(paging[0].workflowId);
-  expect(lease.counters).toMatchObject({ grants: 0, stormRefusals: 4 });
+  // every run that reported was told of the storm, the paging one as `first`
+  expect(lease.storm.told.map((x) => [x.workflowId, x.first]).sort()).toEqual(
+    handles.map((h) => [h.workflowId, h === paging[0]]).sort(),
+  );
+  expect(lease.counters).toMatchObject({ requests: 0, grants: 0, stormRefusals: 0 });
+  expect(lease.holders).toEqual([]);
   expect(lease.failures.map((f) => f.vpsieNode.uid).sort()).toEqual(vns.map((v) => v.metadata.uid).sort());
 
   // nothing deleted: the runs have ended, so no delete can still come from them

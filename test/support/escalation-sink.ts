@@ -25,9 +25,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
+import { join } from 'node:path';
+import type { ChannelsConfig } from '../../src/channels';
+import type { ChannelName, Routes } from '../../src/runbook/routing';
 import { closeNow, listenOnLoopback } from './loopback-server';
 
 export type SinkService = 'pagerduty' | 'slack' | 'webhook';
@@ -258,6 +262,31 @@ export class EscalationSink {
 
   get secrets(): string[] {
     return [this.routingKey, this.slackSecret, this.webhookSecret];
+  }
+
+  /**
+   * The worker's channel configuration for this sink, as the environment gives it: the routing key and the Slack
+   * URL as files written to `dir` (mounted secrets), the webhook URL as a value. A hang costs one attempt 5 s; an
+   * answer on loopback never comes near it, even on a loaded machine.
+   */
+  async channelsConfig(
+    dir: string,
+    routes: Routes,
+    approvalChannels: ChannelName[] = ['slack', 'webhook'],
+  ): Promise<ChannelsConfig> {
+    await writeFile(join(dir, 'pd-key'), `${this.routingKey}\n`);
+    await writeFile(join(dir, 'slack-url'), this.url('slack'));
+    return {
+      pagerduty: {
+        routingKey: { variable: 'PAGERDUTY_ROUTING_KEY_FILE', file: join(dir, 'pd-key') },
+        eventsUrl: this.url('pagerduty'),
+      },
+      slack: { variable: 'SLACK_WEBHOOK_URL_FILE', file: join(dir, 'slack-url') },
+      webhook: { variable: 'ESCALATION_WEBHOOK_URL', value: this.url('webhook') },
+      routes,
+      approvalChannels,
+      timeoutMs: 5_000,
+    };
   }
 
   async start(): Promise<void> {

@@ -27,3 +27,20 @@ export async function recordHistory(workflowId: string, runId: string, file: str
   );
   writeFileSync(join(HISTORY_DIR, file), json);
 }
+
+/**
+ * The text of a run's history with its payloads decoded: they are bytes, and searched as they are a secret in them
+ * would never be found. For leak checks (which should also check that known text is found, proof the payloads
+ * were read).
+ */
+export async function historyText(handle: { fetchHistory(): Promise<unknown> }): Promise<string> {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (v instanceof Uint8Array) out.push(Buffer.from(v).toString('utf8'));
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(await handle.fetchHistory());
+  return out.join('\n');
+}

@@ -6,12 +6,13 @@
  */
 import { condition, defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
 import type { NodeGroupRef } from '../../src/runbook/evidence';
-import type { FailingVPSieNode, LeasePolicyInput } from '../../src/runbook/lease';
+import type { FailingVPSieNode, LeasePolicyInput, StormAnswer } from '../../src/runbook/lease';
 import {
   acquireLease,
   leaseProgress,
   releaseLease,
   reportFailure,
+  stormNotice,
   type AcquireLeaseResult,
   type LeaseProgress,
 } from '../../src/workflows/lease-client';
@@ -39,6 +40,10 @@ export interface LeaseHolderRecord {
   releasedAt: string | null;
   /** Where its lease stands as far as it has been told ('expired' once the lease took it back). */
   lease: LeaseProgress | null;
+  /** The answer to its failure report (the storm the group was in once it was counted); null without one. */
+  reported: StormAnswer | null;
+  /** The storm it has been told of by any notice, so far. */
+  storm: StormAnswer | null;
 }
 
 export const holderQuery = defineQuery<LeaseHolderRecord>('holder');
@@ -51,18 +56,21 @@ export async function leaseHolderWorkflow(input: LeaseHolderInput): Promise<Leas
     answer: null,
     releasedAt: null,
     lease: null,
+    reported: null,
+    storm: null,
   };
   let finish = false;
   const view = (): LeaseHolderRecord => ({
     ...record,
     lease: record.answer?.granted ? leaseProgress(record.answer.leaseId) : null,
+    storm: stormNotice(),
   });
   setHandler(holderQuery, view);
   setHandler(finishSignal, () => {
     finish = true;
   });
   if (input.failure)
-    await reportFailure({
+    record.reported = await reportFailure({
       nodeGroup: input.nodeGroup,
       vpsieNode: input.failure,
       ...(input.policy === undefined ? {} : { policy: input.policy }),

@@ -7,6 +7,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
+import type { ChannelsConfig } from '../../src/channels';
 import { KubernetesClient } from '../../src/clients/kubernetes';
 import { VPSieClient } from '../../src/clients/vpsie';
 import type {
@@ -63,8 +64,15 @@ export class RunbookE2E {
     this.taskQueue = uniqueTaskQueue(prefix);
   }
 
-  /** Starts the simulators and the worker; call in beforeAll. */
-  async start(prefix: string, simOptions: Partial<ClusterSimulatorOptions> = {}): Promise<void> {
+  /**
+   * Starts the simulators and the worker; call in beforeAll. `channels`: the escalation channels the worker's
+   * activities use (unset: escalations are Kubernetes Events only).
+   */
+  async start(
+    prefix: string,
+    simOptions: Partial<ClusterSimulatorOptions> = {},
+    channels?: ChannelsConfig,
+  ): Promise<void> {
     await this.t.start(prefix, {
       ...simOptions,
       timings: { provisioningTimeoutMs: SIM_LIMIT_MS, joiningTimeoutMs: SIM_LIMIT_MS, ...simOptions.timings },
@@ -84,6 +92,7 @@ export class RunbookE2E {
         }),
         // only this file's simulated controller: parallel test files run their own in kube-system too
         controller: { labelSelector: `app=vpsie-autoscaler,${LABEL_SIMULATOR}=${this.t.sim.id}` },
+        ...(channels ? { channels } : {}),
       }),
       ...(codePath ? { workflowBundle: { codePath } } : {}),
     });

@@ -40,6 +40,8 @@ describe('resolveInput', () => {
       },
       // the lease workflow's own defaults (one act per NodeGroup, a storm above 3 failures in 15 min)
       nodeGroupLease: null,
+      // derived from the VPSieNode's phase when the run escalates
+      severity: null,
     });
     expect(options.waits).toEqual({ ...PLAN_DEFAULTS, leaseWaitMs: DEFAULT_LEASE_WAIT_MS });
     expect(continuation).toBeNull();
@@ -115,6 +117,11 @@ describe('resolveInput: dry run, remediation waits and approval', () => {
     );
   });
 
+  it("takes the alert's severity as given, one of PagerDuty's", () => {
+    for (const s of ['critical', 'error', 'warning', 'info'] as const)
+      expect(resolve({ severity: s }).severity).toBe(s);
+  });
+
   it('takes dryRun as given', () => {
     expect(resolve({ dryRun: true }).dryRun).toBe(true);
     expect(resolve({ dryRun: false }).dryRun).toBe(false);
@@ -165,6 +172,11 @@ describe('resolveInput: dry run, remediation waits and approval', () => {
 
   it.each([
     [{ dryRun: 'yes' }, 'options.dryRun must be true or false, got "yes"'],
+    [{ severity: 'page' }, 'options.severity must be one of critical, error, warning, info, got "page"'],
+    [
+      { severity: 'Critical' },
+      'options.severity must be one of critical, error, warning, info, got "Critical"',
+    ],
     [{ dryRun: 1 }, 'options.dryRun must be true or false, got 1'],
     [{ dryRun: null }, 'options.dryRun must be true or false, got null'],
     [{ registrationWait: '9s' }, 'options.registrationWait must be between 10s and 6h, got "9s"'],

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../../src/runbook/input';
 import {
+  firstGone,
   holderGone,
   idledOut,
   initialLeaseState,
@@ -63,7 +64,8 @@ const ids = (s: LeaseState) => ({
   holders: s.holders.map((h) => h.leaseId),
   queue: s.queue.map((q) => q.requestId),
 });
-const notices = (s: LeaseState) => s.outbox.map((o) => [o.notice.kind, o.notice.requestId, o.to.workflowId]);
+const notices = (s: LeaseState) =>
+  s.outbox.map((o) => [o.notice.kind, 'requestId' in o.notice ? o.notice.requestId : null, o.to.workflowId]);
 
 describe('leaseWorkflowId', () => {
   it('is one id per NodeGroup', () => {
@@ -316,11 +318,13 @@ describe('storm', () => {
       active: true,
       since: at(T0 + 3 * MIN),
       first: { requestId: 'b', workflowId: 'provisioning-failed/kube-system/b' },
+      told: [],
+      unreachable: [],
       lastEndedAt: null,
     });
     expect(ids(s)).toEqual({ holders: ['a'], queue: [] });
     const refusals = s.outbox.map((o) => o.notice);
-    expect(refusals.map((n) => [n.kind, n.requestId])).toEqual([
+    expect(refusals.map((n) => [n.kind, 'requestId' in n && n.requestId])).toEqual([
       ['refused', 'b'],
       ['refused', 'c'],
       ['refused', 'd'],
@@ -374,7 +378,14 @@ describe('storm', () => {
     expect(nextWakeAt(storm)).toBe(T0 + 15 * MIN);
     expect(settle(storm, T0 + 15 * MIN - 1).storm.active).toBe(true);
     const calm = run(storm, (x) => settle(x, T0 + 15 * MIN));
-    expect(calm.storm).toEqual({ active: false, since: null, first: null, lastEndedAt: at(T0 + 15 * MIN) });
+    expect(calm.storm).toEqual({
+      active: false,
+      since: null,
+      first: null,
+      told: [],
+      unreachable: [],
+      lastEndedAt: at(T0 + 15 * MIN),
+    });
     expect(calm.failures).toHaveLength(3);
     const granted = run(calm, (x) => receiveRequest(x, req('e'), T0 + 15 * MIN + 1));
     expect(notices(granted)).toEqual([['granted', 'e', 'provisioning-failed/kube-system/e']]);
@@ -387,6 +398,103 @@ describe('storm', () => {
       active: true,
       since: at(T0 + 15 * MIN + 2),
       first: { requestId: 'f' },
+    });
+  });
+
+  describe('told to the runs that reported', () => {
+    const wf = (n: string) => `provisioning-failed/kube-system/${n}`;
+    /** A run's report as the runbook sends it: with its workflow and run ids, and a report id to answer. */
+    const report = (n: string, ms: number) => ({
+      ...failure(n, ms),
+      workflowId: wf(n),
+      runId: `run-${n}`,
+      reportId: `report-${n}`,
+    });
+    const reported = run(
+      fresh(),
+      ...[1, 2, 3].map((i) => (x: LeaseState) => receiveFailure(x, report(`n${i}`, T0 + i), T0 + i)),
+    );
+    const stormNotices = (s: LeaseState) =>
+      s.outbox.flatMap((o) =>
+        o.notice.kind === 'storm' ? [[o.to.workflowId, o.to.runId, o.notice.storm.first]] : [],
+      );
+
+    it('answers each report: no storm yet', () => {
+      expect(
+        reported.outbox.map((o) => [o.to, o.notice.kind, 'storm' in o.notice && o.notice.storm]),
+      ).toEqual([1, 2, 3].map((i) => [{ workflowId: wf(`n${i}`), runId: `run-n${i}` }, 'counted', null]));
+      expect(reported.storm.active).toBe(false);
+    });
+
+    it('the report that begins the storm makes its run `first`; every reporter is told once, exactly one `first`', () => {
+      const s = run({ ...reported, outbox: [] }, (x) => receiveFailure(x, report('n4', T0 + 10), T0 + 10));
+      expect(s.storm.first).toEqual({ requestId: null, workflowId: wf('n4') });
+      expect(stormNotices(s)).toEqual([
+        [wf('n1'), 'run-n1', false],
+        [wf('n2'), 'run-n2', false],
+        [wf('n3'), 'run-n3', false],
+        [wf('n4'), 'run-n4', true],
+      ]);
+      const counted = s.outbox.at(-1)!;
+      expect(counted.to).toEqual({ workflowId: wf('n4'), runId: 'run-n4' });
+      expect(counted.notice).toMatchObject({
+        kind: 'counted',
+        requestId: 'report-n4',
+        storm: { count: 4, first: true },
+      });
+
+      // a report during the storm: told (not first) and answered; a repeated report tells nobody again
+      const later = run(
+        { ...s, outbox: [] },
+        (x) => receiveFailure(x, report('n5', T0 + 20), T0 + 20),
+        (x) => receiveFailure(x, report('n1', T0 + 30), T0 + 30),
+      );
+      expect(stormNotices(later)).toEqual([[wf('n5'), 'run-n5', false]]);
+      expect(
+        later.outbox.flatMap((o) =>
+          o.notice.kind === 'counted' ? [[o.notice.requestId, o.notice.storm?.first]] : [],
+        ),
+      ).toEqual([
+        ['report-n5', false],
+        ['report-n1', false],
+      ]);
+      // a request refused in the storm agrees on who is first
+      const refused = run({ ...later, outbox: [] }, (x) => receiveRequest(x, req('n4'), T0 + 40));
+      expect(refused.outbox.map((o) => o.notice.kind === 'refused' && o.notice.storm.first)).toEqual([true]);
+    });
+
+    it('a first that cannot be told (its run ended) passes to another run, told again; never back to it', () => {
+      const s = run(
+        { ...reported, outbox: [] },
+        // reported without an answer address: the storm's first falls to the oldest reporter
+        (x) => receiveFailure(x, failure('n4', T0 + 10), T0 + 10),
+      );
+      expect(s.storm.first).toEqual({ requestId: null, workflowId: wf('n1') });
+      const gone = run({ ...s, outbox: [] }, (x) => firstGone(x, wf('n1'), T0 + 11));
+      expect(gone.storm.first).toEqual({ requestId: null, workflowId: wf('n2') });
+      expect(gone.storm.unreachable).toEqual([wf('n1')]);
+      expect(stormNotices(gone)).toEqual([[wf('n2'), 'run-n2', true]]);
+      // someone else's run ending changes nothing
+      expect(firstGone(gone, wf('n3'), T0 + 12)).toBe(gone);
+      const allGone = run(
+        { ...gone, outbox: [] },
+        (x) => firstGone(x, wf('n2'), T0 + 12),
+        (x) => firstGone(x, wf('n3'), T0 + 13),
+      );
+      expect(allGone.storm.first).toBeNull();
+      // the next requester is first
+      const asked = run({ ...allGone, outbox: [] }, (x) => receiveRequest(x, req('z'), T0 + 14));
+      expect(asked.storm.first).toEqual({ requestId: 'z', workflowId: wf('z') });
+    });
+
+    it('refuses an answer address without the workflow it goes to', () => {
+      const s = run(fresh(), (x) =>
+        receiveFailure(x, { ...failure('n1', T0), runId: 'r', reportId: 'p' }, T0),
+      );
+      expect(s.failures).toEqual([]);
+      expect(s.refusedSignals.map((r) => r.error)).toEqual([
+        'workflowId is required with runId or reportId (the answer goes to that run)',
+      ]);
     });
   });
 

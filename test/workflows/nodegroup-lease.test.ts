@@ -241,7 +241,7 @@ describe('nodeGroupLease', () => {
     expect(end.counters.grants).toBe(1);
   });
 
-  it('storm: the 4th failing VPSieNode in the window refuses every request with `storm`, exactly one `first`', async () => {
+  it('storm: the 4th failing VPSieNode in the window refuses every request with `storm`; its reporter is the one `first`; every reporter is told', async () => {
     const ng = group('ng-storm');
     const node = (i: number) => ({ namespace, name: `ng-storm-node-${i}` });
     const holding = await startHolder({ nodeGroup: ng, failure: node(1) });
@@ -254,12 +254,15 @@ describe('nodeGroupLease', () => {
     }
     let s = await statusWhen(ng, () => true);
     expect(s.storm).toMatchObject({ active: false, count: 3, threshold: 3, escalated: false });
+    // each report was answered before its run asked for the lease: no storm then
+    for (const h of [holding, ...waiting]) expect((await h.query(holderQuery)).reported).toBeNull();
 
     const fourth = await startHolder({ nodeGroup: ng, failure: node(4) });
     const fourthResult = await fourth.result();
     const late = await startHolder({ nodeGroup: ng });
     const lateResult = await late.result();
-    const refused = [...(await Promise.all(waiting.map((h) => h.result()))), fourthResult, lateResult];
+    const waitingResults = await Promise.all(waiting.map((h) => h.result()));
+    const refused = [...waitingResults, fourthResult, lateResult];
     for (const r of refused) {
       expect(r.answer).toMatchObject({
         granted: false,
@@ -267,13 +270,14 @@ describe('nodeGroupLease', () => {
         storm: { count: 4, threshold: 3, window: '15m', windowMs: 900_000 },
       });
     }
+    // The report that began the storm was answered with it, before its run asked anything: that run is first,
+    // and its refusal agrees; every other answer says not first.
+    expect(fourthResult.reported).toMatchObject({ count: 4, first: true });
     const firsts = refused.filter(
       (r) => r.answer?.granted === false && 'storm' in r.answer && r.answer.storm.first,
     );
-    expect(firsts).toHaveLength(1);
-    // The one waiting longest was told first; it escalates for the group.
-    expect(refused[0]).toBe(firsts[0]);
-    const answer = refused[0].answer as { storm: { vpsieNodes: string[]; since: string } };
+    expect(firsts).toEqual([fourthResult]);
+    const answer = fourthResult.answer as { storm: { vpsieNodes: string[]; since: string } };
     expect(answer.storm.vpsieNodes.sort()).toEqual(
       [1, 2, 3, 4].map((i) => `${namespace}/ng-storm-node-${i}`),
     );
@@ -284,12 +288,18 @@ describe('nodeGroupLease', () => {
       count: 4,
       escalated: true,
       since: answer.storm.since,
-      first: { workflowId: waiting[0].workflowId },
+      first: { requestId: null, workflowId: fourth.workflowId },
     });
+    expect(s.storm.told.map((x) => [x.workflowId, x.first]).sort()).toEqual(
+      [holding, ...waiting, fourth].map((h) => [h.workflowId, h === fourth]).sort(),
+    );
     expect(s.failures.map((f) => f.vpsieNode.name).sort()).toEqual(
       [1, 2, 3, 4].map((i) => `ng-storm-node-${i}`),
     );
     expect(s.queue).toEqual([]);
+    // The holder, which reported too, has been told of the storm (not first) while it holds its lease.
+    const told = await holderWhen(holding, (r) => r.storm !== null);
+    expect(told.storm).toMatchObject({ count: 4, first: false });
     // A step already under way keeps its lease and gives it back as usual; nobody is granted it after.
     expect(s.holders.map((h) => h.holder.workflowId)).toEqual([holding.workflowId]);
     await holding.signal(finishSignal);
