@@ -16,9 +16,68 @@ export const RUNBOOK_START_POLICIES = {
   workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
 } as const;
 
+/** Who started a run and why: shown in the Temporal UI (static summary and details) and kept in its memo. */
+export interface RunOrigin {
+  /** `alertmanager` (the receiver), `cli`, or `api` (a program calling startRunbook). */
+  source: 'alertmanager' | 'cli' | 'api';
+  /** The alert that started it (`alertname`), when one did. */
+  alertName?: string;
+  /** The VPSieNode's NodeGroup, when the starter knows it (the alert's `nodegroup` label). */
+  nodeGroup?: string;
+  /** The alert's labels and annotations, shown in the run's details. */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** The alert's identity: Alertmanager's fingerprint and `startsAt` (one firing). */
+  fingerprint?: string;
+  startsAt?: string;
+}
+
+/** The memo key that holds a run's {@link RunOrigin}: the receiver reads it to tell a repeat from a new firing. */
+export const ORIGIN_MEMO_KEY = 'origin';
+/** The runbook's text and the project's README, linked from every run's details. */
+export const RUNBOOK_LINKS = {
+  runbook: 'https://github.com/vpsieinc/vpsie-k8s-autoscaler/blob/main/docs/runbooks/provisioning-failed.md',
+} as const;
+
+/** `VPSieNode ns/name, NodeGroup ng, alert A`: one line for the UI's list of runs. */
+export function runSummary(input: { namespace: string; name: string }, origin: RunOrigin): string {
+  return [
+    `VPSieNode ${input.namespace}/${input.name}`,
+    `NodeGroup ${origin.nodeGroup ?? 'unknown'}`,
+    origin.alertName ? `alert ${origin.alertName}` : `started by ${origin.source}`,
+  ].join(', ');
+}
+
+/** The run's details (Markdown, as the UI renders them): the alert's labels and annotations, and the links. */
+export function runDetails(origin: RunOrigin): string {
+  const table = (title: string, kv: Record<string, string> | undefined): string[] =>
+    kv && Object.keys(kv).length
+      ? [
+          `**${title}**`,
+          '',
+          ...Object.keys(kv)
+            .sort()
+            .map((k) => `- \`${k}\`: ${kv[k].replace(/\s+/g, ' ').slice(0, 500)}`),
+          '',
+        ]
+      : [];
+  const runbookUrl = origin.annotations?.runbook_url;
+  return [
+    `Started by ${origin.source}${origin.alertName ? ` for alert ${origin.alertName}` : ''}${
+      origin.startsAt ? `, firing since ${origin.startsAt}` : ''
+    }.`,
+    '',
+    ...table('Labels', origin.labels),
+    ...table('Annotations', origin.annotations),
+    `Runbook: ${runbookUrl ?? RUNBOOK_LINKS.runbook}`,
+  ].join('\n');
+}
+
 export interface StartRunbookOptions {
   /** Default `vpsie-runbook`, the worker's default. */
   taskQueue?: string;
+  /** Who starts it; default `{source: 'api'}`. */
+  origin?: RunOrigin;
 }
 
 export interface StartedRunbook {
@@ -46,10 +105,14 @@ export async function startRunbook(
   }
   const { ref } = resolveInput(input);
   const workflowId = workflowIdFor(ref);
+  const origin = opts.origin ?? { source: 'api' };
   const started = await client.workflow.start<typeof provisioningFailedRunbook>('provisioningFailedRunbook', {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId,
     args: [input],
+    staticSummary: runSummary(ref, origin),
+    staticDetails: runDetails(origin),
+    memo: { [ORIGIN_MEMO_KEY]: origin },
     ...RUNBOOK_START_POLICIES,
   });
   // The start's own handle is tied to the first run it names, which for a joined chain may not be the first

@@ -103,17 +103,12 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
   };
 
   const group = run.lease ? `${run.lease.nodeGroup.namespace}/${run.lease.nodeGroup.name}` : '';
+  const stormWhy = (st: StormAnswer): string =>
+    `${st.count} VPSieNodes of NodeGroup ${group} failed within ${st.window} (more than ${st.threshold}) since ${st.since}: remediation is stopped for the whole group; a person must find the common cause (${st.vpsieNodes.join(', ')}).`;
   /** The group is in a storm: this step is not done, and the run hands the group to people. */
   const stormEnding = (step: PlanStepStatus, st: StormAnswer, result: 'failed' | 'skipped'): StepResult => {
     set(step, { state: result, endedAt: nowIso(), result: 'not done: NodeGroup storm' });
-    return {
-      end: {
-        escalate: 'storm',
-        step: step.id,
-        why: `${st.count} VPSieNodes of NodeGroup ${group} failed within ${st.window} (more than ${st.threshold}) since ${st.since}: remediation is stopped for the whole group; a person must find the common cause (${st.vpsieNodes.join(', ')}).`,
-        storm: st,
-      },
-    };
+    return { end: { escalate: 'storm', step: step.id, why: stormWhy(st), storm: st } };
   };
   /** A storm this run has been told of; only with a lease (the storm is the leased group's). */
   const storm = (): StormAnswer | null => (run.lease ? stormNotice() : null);
@@ -508,7 +503,18 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
   };
 
   try {
-    return await runPlan();
+    const ending = await runPlan();
+    // The run the lease chose to hand the storm to people does so however its own plan ended (it may have been
+    // chosen while verifying its own act): otherwise the group would never page.
+    const st = storm();
+    if (!st?.first || ('escalate' in ending && ending.escalate === 'storm')) return ending;
+    const own = 'outcome' in ending ? ending.outcome : `escalation ${ending.escalate}`;
+    return {
+      escalate: 'storm',
+      step: null,
+      why: `${stormWhy(st)} This run hands the group over; its own VPSieNode: ${own}: ${ending.why}`,
+      storm: st,
+    };
   } finally {
     await release();
   }
@@ -521,8 +527,10 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
       }
       status.currentStep = step.id;
       set(step, { state: step.destructive ? 'pending' : 'running', startedAt: nowIso() });
-      // In a storm nothing more is asked or done (a wait for our own replacement may go on); the group escalates.
-      const st = (step.destructive || step.kind === 'escalate') && storm();
+      // In a storm nothing more is asked or done, but a run verifying its own act (its replacement) goes on;
+      // the group escalates.
+      const acted = status.plan.some((s) => s.destructive && s.state === 'done');
+      const st = !acted && storm();
       if (st) {
         status.currentStep = null;
         return (stormEnding(step, st, 'skipped') as { end: Ending }).end;
