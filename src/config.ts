@@ -21,6 +21,14 @@ import {
   type ChannelName,
 } from './runbook/routing';
 import { formatDuration, parseDuration } from './runbook/duration';
+import { DEFAULT_ALERT_NAMES } from './receiver/alerts';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_RECEIVER_HOST,
+  DEFAULT_RECEIVER_PORT,
+  MAX_MAX_BODY_BYTES,
+  MIN_MAX_BODY_BYTES,
+} from './receiver/defaults';
 
 export const DEFAULT_TASK_QUEUE = 'vpsie-runbook';
 export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
@@ -29,6 +37,13 @@ export const DEFAULT_DEV_SERVER_PORT = 7233;
 export const DEFAULT_DEV_UI_PORT = 8233;
 /** The embedded dev server keeps its state in a file, so a restart does not lose runs in flight. */
 export const DEFAULT_DEV_DB_FILE = '.cache/temporal-dev.sqlite';
+/**
+ * The worker's /metrics: 9464 is the port of the OpenTelemetry Prometheus exporter and of Temporal's SDK samples,
+ * clear of the receiver's 8080 and the dev server's 7233/8233; every interface, so Prometheus reaches it on the
+ * pod's IP.
+ */
+export const DEFAULT_METRICS_PORT = 9464;
+export const DEFAULT_METRICS_HOST = '0.0.0.0';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -74,6 +89,44 @@ export interface Config {
   channels: ChannelsConfig;
   /** ORPHAN_SWEEP_INTERVAL: how often the Schedule starts the orphaned-VM sweep; null: no Schedule is set up. */
   orphanSweepIntervalMs: number | null;
+  /** METRICS_HOST / METRICS_PORT: where the worker serves /metrics; null (METRICS_PORT 0 or off): not served. */
+  metrics: { host: string; port: number } | null;
+  /** The Alertmanager webhook receiver (RECEIVER_*); null when RECEIVER_PORT is 0 or off. */
+  receiver: ReceiverConfig | null;
+  /** TEMPORAL_TLS*, TEMPORAL_API_KEY(_FILE): TLS, mTLS or an API key to the Temporal frontend. */
+  temporalSecurity: TemporalSecurity;
+}
+
+/**
+ * How every connection to Temporal (worker, receiver, metrics) authenticates; Temporal's own variable names
+ * (the `temporal` CLI reads the same ones). Files are read at start-up by src/temporal/connection-options.ts.
+ */
+export interface TemporalSecurity {
+  /** null: plain gRPC (the embedded dev server, a server on a private network). */
+  tls: {
+    /** TEMPORAL_TLS_SERVER_CA_CERT_PATH: the CA of the server's certificate; unset: the system's roots. */
+    serverCaCertFile?: string;
+    /** TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH: mTLS, both or neither. */
+    clientCertFile?: string;
+    clientKeyFile?: string;
+    /** TEMPORAL_TLS_SERVER_NAME: the name the server's certificate carries, when not the address's host. */
+    serverName?: string;
+  } | null;
+  /** TEMPORAL_API_KEY_FILE or TEMPORAL_API_KEY, sent as `Authorization: Bearer`; never logged. */
+  apiKey:
+    | { variable: 'TEMPORAL_API_KEY_FILE'; file: string }
+    | { variable: 'TEMPORAL_API_KEY'; value: string }
+    | null;
+}
+
+export interface ReceiverConfig {
+  host: string;
+  port: number;
+  /** RECEIVER_TOKEN_FILE (read at every request) or RECEIVER_TOKEN; null: no token asked for. */
+  token: { variable: string; file?: string; value?: string } | null;
+  maxBodyBytes: number;
+  /** RECEIVER_ALERTNAMES: the alerts acted on; others are acknowledged and ignored. */
+  alertNames: string[];
 }
 
 /** ORPHAN_SWEEP_INTERVAL's bounds: often enough to matter, rarely enough that a person can keep up. */
@@ -99,6 +152,37 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; de
   },
   { name: 'TEMPORAL_NAMESPACE', default: DEFAULT_TEMPORAL_NAMESPACE, description: 'Temporal namespace' },
   { name: 'TEMPORAL_TASK_QUEUE', default: DEFAULT_TASK_QUEUE, description: 'task queue the worker polls' },
+  {
+    name: 'TEMPORAL_TLS',
+    default: '(on when a TEMPORAL_TLS_* or API key is set)',
+    description: 'true: TLS to the Temporal frontend (system CAs); false: plain gRPC',
+  },
+  {
+    name: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+    default: "(the system's CAs)",
+    description: "PEM file with the CA of the Temporal server's certificate",
+  },
+  {
+    name: 'TEMPORAL_TLS_CLIENT_CERT_PATH',
+    default: '(unset: no client certificate)',
+    description: 'PEM file with the client certificate for mTLS (with TEMPORAL_TLS_CLIENT_KEY_PATH)',
+  },
+  {
+    name: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+    default: '(unset)',
+    description: "PEM file with that certificate's private key",
+  },
+  {
+    name: 'TEMPORAL_TLS_SERVER_NAME',
+    default: "(the address's host)",
+    description: "name to expect in the server's certificate (and to send as SNI)",
+  },
+  {
+    name: 'TEMPORAL_API_KEY_FILE',
+    default: '(unset)',
+    description: 'file with the Temporal Cloud API key (preferred; read at start-up; turns TLS on)',
+  },
+  { name: 'TEMPORAL_API_KEY', default: '(unset)', description: 'that API key itself' },
   {
     name: 'TEMPORAL_DEV_PORT',
     default: String(DEFAULT_DEV_SERVER_PORT),
@@ -194,6 +278,34 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; de
     default: '(unset: no schedule)',
     description: 'run the orphaned-VM sweep on a Temporal Schedule this often, e.g. 1h (5m to 30d)',
   },
+  {
+    name: 'METRICS_PORT',
+    default: String(DEFAULT_METRICS_PORT),
+    description: "port of the worker's Prometheus /metrics (the project's and the SDK's); 0 or off: none",
+  },
+  { name: 'METRICS_HOST', default: DEFAULT_METRICS_HOST, description: 'address /metrics listens on' },
+  {
+    name: 'RECEIVER_PORT',
+    default: String(DEFAULT_RECEIVER_PORT),
+    description: 'port of the Alertmanager webhook receiver; 0 or off: npm start runs none',
+  },
+  { name: 'RECEIVER_HOST', default: DEFAULT_RECEIVER_HOST, description: 'address the receiver listens on' },
+  {
+    name: 'RECEIVER_TOKEN_FILE',
+    default: '(unset)',
+    description: 'file with the bearer token Alertmanager must send (preferred; read at every request)',
+  },
+  { name: 'RECEIVER_TOKEN', default: '(unset: no token)', description: 'that token itself' },
+  {
+    name: 'RECEIVER_MAX_BODY_BYTES',
+    default: String(DEFAULT_MAX_BODY_BYTES),
+    description: `largest webhook body accepted, bytes (${MIN_MAX_BODY_BYTES} to ${MAX_MAX_BODY_BYTES}); larger: 413`,
+  },
+  {
+    name: 'RECEIVER_ALERTNAMES',
+    default: DEFAULT_ALERT_NAMES.join(','),
+    description: 'alerts the receiver acts on (comma-separated); others are acknowledged and ignored',
+  },
 ];
 
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -261,6 +373,138 @@ function loadChannels(text: (name: string) => string | undefined, problems: stri
     routes: routes.value,
     approvalChannels: approvalChannels.value,
   };
+}
+
+/** A host name or an IPv4/IPv6 address to listen on. */
+const LISTEN_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
+
+/** METRICS_PORT (a port, or 0 / off for none) and METRICS_HOST. */
+function loadMetrics(
+  text: (name: string) => string | undefined,
+  problems: string[],
+): { host: string; port: number } | null {
+  const host = text('METRICS_HOST') ?? DEFAULT_METRICS_HOST;
+  if (!LISTEN_HOST.test(host))
+    problems.push(`METRICS_HOST must be a host name or an IP address to listen on, got "${host}"`);
+  const v = text('METRICS_PORT');
+  if (v === undefined) return { host, port: DEFAULT_METRICS_PORT };
+  if (v === '0' || v.toLowerCase() === 'off') return null;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 65535) {
+    problems.push(`METRICS_PORT must be a TCP port (1-65535), or 0 or off to serve no metrics, got "${v}"`);
+    return null;
+  }
+  return { host, port: n };
+}
+
+/** RECEIVER_*: the Alertmanager webhook receiver; null when RECEIVER_PORT is 0 or off. */
+function loadReceiver(text: (name: string) => string | undefined, problems: string[]): ReceiverConfig | null {
+  const host = text('RECEIVER_HOST') ?? DEFAULT_RECEIVER_HOST;
+  if (!LISTEN_HOST.test(host))
+    problems.push(`RECEIVER_HOST must be a host name or an IP address to listen on, got "${host}"`);
+  const file = text('RECEIVER_TOKEN_FILE');
+  const value = text('RECEIVER_TOKEN');
+  if (file && value) problems.push('set only one of RECEIVER_TOKEN_FILE and RECEIVER_TOKEN');
+  if (value !== undefined && /\s/.test(value)) problems.push('RECEIVER_TOKEN must not contain spaces'); // never quoted
+  const body = text('RECEIVER_MAX_BODY_BYTES');
+  let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+  if (body !== undefined) {
+    maxBodyBytes = Number(body);
+    if (!/^\d+$/.test(body) || maxBodyBytes < MIN_MAX_BODY_BYTES || maxBodyBytes > MAX_MAX_BODY_BYTES)
+      problems.push(
+        `RECEIVER_MAX_BODY_BYTES must be a number of bytes from ${MIN_MAX_BODY_BYTES} to ${MAX_MAX_BODY_BYTES}, got "${body}"`,
+      );
+  }
+  const names = text('RECEIVER_ALERTNAMES');
+  const alertNames = names === undefined ? [...DEFAULT_ALERT_NAMES] : names.split(',').map((n) => n.trim());
+  const badName = alertNames.find((n) => !/^[A-Za-z_:][A-Za-z0-9_:.-]*$/.test(n));
+  if (badName !== undefined)
+    problems.push(
+      `RECEIVER_ALERTNAMES must be alert names separated by commas, got "${names}" ("${badName}")`,
+    );
+  const v = text('RECEIVER_PORT');
+  let port = DEFAULT_RECEIVER_PORT;
+  if (v !== undefined) {
+    if (v === '0' || v.toLowerCase() === 'off') return null;
+    port = Number(v);
+    if (!/^\d+$/.test(v) || port < 1 || port > 65535)
+      problems.push(`RECEIVER_PORT must be a TCP port (1-65535), or 0 or off for no receiver, got "${v}"`);
+  }
+  return {
+    host,
+    port,
+    token: file
+      ? { variable: 'RECEIVER_TOKEN_FILE', file }
+      : value
+        ? { variable: 'RECEIVER_TOKEN', value }
+        : null,
+    maxBodyBytes,
+    alertNames,
+  };
+}
+
+const TLS_PATHS = [
+  ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'serverCaCertFile'],
+  ['TEMPORAL_TLS_CLIENT_CERT_PATH', 'clientCertFile'],
+  ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'clientKeyFile'],
+] as const;
+const SERVER_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** TEMPORAL_TLS*, TEMPORAL_API_KEY(_FILE). A key never travels in clear text, except to a loopback address. */
+function loadTemporalSecurity(
+  text: (name: string) => string | undefined,
+  address: string | null,
+  problems: string[],
+): TemporalSecurity {
+  const flag = text('TEMPORAL_TLS');
+  let tlsFlag: boolean | undefined;
+  if (flag !== undefined) {
+    if (/^(true|1)$/i.test(flag)) tlsFlag = true;
+    else if (/^(false|0)$/i.test(flag)) tlsFlag = false;
+    else problems.push(`TEMPORAL_TLS must be true or false, got "${flag}"`);
+  }
+  const tls: NonNullable<TemporalSecurity['tls']> = {};
+  for (const [name, key] of TLS_PATHS) {
+    const v = text(name);
+    if (v !== undefined) tls[key] = v;
+  }
+  const serverName = text('TEMPORAL_TLS_SERVER_NAME');
+  if (serverName !== undefined) {
+    tls.serverName = serverName;
+    if (!SERVER_NAME.test(serverName))
+      problems.push(`TEMPORAL_TLS_SERVER_NAME must be a host name, got "${serverName}"`);
+  }
+  if (!!tls.clientCertFile !== !!tls.clientKeyFile)
+    problems.push(
+      `${tls.clientCertFile ? 'TEMPORAL_TLS_CLIENT_KEY_PATH' : 'TEMPORAL_TLS_CLIENT_CERT_PATH'} is missing: mTLS needs the client certificate and its key`,
+    );
+  const keyFile = text('TEMPORAL_API_KEY_FILE');
+  const keyValue = text('TEMPORAL_API_KEY');
+  if (keyFile && keyValue) problems.push('set only one of TEMPORAL_API_KEY_FILE and TEMPORAL_API_KEY');
+  if (keyValue !== undefined && /\s/.test(keyValue))
+    problems.push('TEMPORAL_API_KEY must not contain spaces'); // never quoted
+  const apiKey: TemporalSecurity['apiKey'] = keyFile
+    ? { variable: 'TEMPORAL_API_KEY_FILE', file: keyFile }
+    : keyValue
+      ? { variable: 'TEMPORAL_API_KEY', value: keyValue }
+      : null;
+  const tlsSet = Object.keys(tls).length > 0;
+  if (tlsFlag === false && tlsSet)
+    problems.push(
+      `TEMPORAL_TLS is false, but TLS settings are set (${[...TLS_PATHS.map(([n]) => n), 'TEMPORAL_TLS_SERVER_NAME'].filter((n) => text(n) !== undefined).join(', ')})`,
+    );
+  const host = address === null ? null : (HOST_PORT.exec(address)?.[1] ?? ''); // [::1] keeps its brackets
+  if (tlsFlag === false && apiKey && !(host !== null && isLoopbackHost(host)))
+    problems.push(
+      `${apiKey.variable} needs TLS (the key would cross the network in clear text): remove TEMPORAL_TLS=false`,
+    );
+  const wantsTls = tlsFlag ?? (tlsSet || apiKey !== null);
+  if (address === null && (wantsTls || apiKey))
+    problems.push(
+      'TEMPORAL_TLS, TEMPORAL_TLS_* and TEMPORAL_API_KEY(_FILE) need TEMPORAL_ADDRESS: the embedded dev server takes plain connections',
+    );
+  return { tls: wantsTls ? tls : null, apiKey };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -337,6 +581,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const channels = loadChannels(text, problems);
+  const metrics = loadMetrics(text, problems);
+  const receiver = loadReceiver(text, problems);
+  const temporalSecurity = loadTemporalSecurity(text, address, problems);
   const config: Config = {
     temporal: {
       address,
@@ -384,11 +631,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     channels,
     orphanSweepIntervalMs,
+    metrics,
+    receiver,
+    temporalSecurity,
   };
   if (config.devServer.port === config.devServer.uiPort) {
     problems.push(
       `TEMPORAL_DEV_PORT and TEMPORAL_DEV_UI_PORT must differ, both are ${config.devServer.port}`,
     );
+  }
+  if (metrics && address === null) {
+    for (const [name, port] of [
+      ['TEMPORAL_DEV_PORT', config.devServer.port],
+      ['TEMPORAL_DEV_UI_PORT', config.devServer.uiPort],
+    ] as const)
+      if (metrics.port === port)
+        problems.push(`METRICS_PORT and ${name} must differ (the embedded dev server), both are ${port}`);
+  }
+  if (receiver) {
+    const taken: [string, number | undefined][] = [
+      ['METRICS_PORT', metrics?.port],
+      ...(address === null
+        ? ([
+            ['TEMPORAL_DEV_PORT', config.devServer.port],
+            ['TEMPORAL_DEV_UI_PORT', config.devServer.uiPort],
+          ] as [string, number][])
+        : []),
+    ];
+    for (const [name, port] of taken)
+      if (receiver.port === port) problems.push(`RECEIVER_PORT and ${name} must differ, both are ${port}`);
   }
   if (problems.length) throw new ConfigError(problems);
   return config;

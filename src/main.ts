@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -6,18 +5,29 @@ import { createActivities } from './activities';
 import { configuredChannels } from './channels';
 import { describeRoutes } from './runbook/routing';
 import { KubernetesClient, loadKubeConfig } from './clients/kubernetes';
-import { VPSieClient } from './clients/vpsie';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config';
+import type { VPSieClient } from './clients/vpsie';
+import { vpsieClientFromConfig } from './clients/vpsie-config';
+import { CONFIG_VARIABLES, type Config } from './config';
 import { findTemporalCli } from './temporal/cli-binary';
 import { ensureOrphanSchedule, ORPHAN_SCHEDULE_ID } from './temporal/orphan-schedule';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
+import { describeTemporalSecurity } from './temporal/connection-options';
 import { formatDuration } from './runbook/duration';
+import { sdkTelemetryOptions, type MetricsServer } from './metrics/server';
+import {
+  describeKubeConfig,
+  handleArgs,
+  loadProcessConfig,
+  onStopSignals,
+  startConfiguredMetrics,
+  startConfiguredReceiver,
+  variablesHelp,
+} from './process';
+import { freePort } from './temporal/free-port';
 import { createRunbookWorker } from './worker';
+import { WEBHOOK_PATH, type ReceiverServer } from './receiver';
 import { SEARCH_ATTRIBUTES } from './workflows/search-attributes';
-
-/** The longest variable name sets the column, so descriptions line up. */
-const NAME_WIDTH = Math.max(...CONFIG_VARIABLES.map((v) => v.name.length));
 
 const HELP = `vpsie-runbook: the VPSie "Provisioning Failed" runbook as durable Temporal workflows.
 
@@ -27,7 +37,7 @@ Runs the worker for the runbook workflows. With TEMPORAL_ADDRESS unset it first 
 dev server (with its Web UI) and keeps its state in TEMPORAL_DEV_DB. Stops cleanly on Ctrl-C / SIGTERM.
 
 Configuration (environment variables):
-${CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(NAME_WIDTH)} ${v.description} [default: ${v.default}]`).join('\n')}
+${variablesHelp(CONFIG_VARIABLES)}
 `;
 
 function say(line: string): void {
@@ -51,22 +61,10 @@ async function temporalAddress(config: Config): Promise<{ address: string; devSe
 }
 
 function vpsieClient(config: Config): VPSieClient | null {
-  const { baseUrl, tokenFile, token, clientId, clientIdFile, clientSecret, clientSecretFile } = config.vpsie;
-  // A file is read at every use, so a rotated secret needs no restart.
-  const value = (file?: string, text?: string) =>
-    file ? async () => (await readFile(file, 'utf8')).trim() : async () => text ?? '';
-  if (tokenFile || token) {
-    say(`VPSie API: ${baseUrl} (token)`);
-    return new VPSieClient({ baseUrl, token: tokenFile ? value(tokenFile) : (token as string) });
-  }
-  if ((clientIdFile || clientId) && (clientSecretFile || clientSecret)) {
-    say(`VPSie API: ${baseUrl} (client credentials)`);
-    const id = value(clientIdFile, clientId);
-    const secret = value(clientSecretFile, clientSecret);
-    return new VPSieClient({
-      baseUrl,
-      credentials: async () => ({ clientId: await id(), clientSecret: await secret() }),
-    });
+  const made = vpsieClientFromConfig(config.vpsie);
+  if (made) {
+    say(`VPSie API: ${config.vpsie.baseUrl} (${made.auth})`);
+    return made.client;
   }
   say(
     'warning: no VPSie credentials (VPSIE_TOKEN(_FILE) or VPSIE_CLIENT_ID/SECRET(_FILE)); VPSie checks will fail',
@@ -75,49 +73,37 @@ function vpsieClient(config: Config): VPSieClient | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--');
-  if (unknown.length) {
-    process.stderr.write(`unknown argument(s): ${unknown.join(' ')}\n\n${HELP}`);
-    return 2;
-  }
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const early = handleArgs(argv, HELP);
+  if (early !== null) return early;
+  const loaded = await loadProcessConfig();
+  if (typeof loaded === 'number') return loaded;
+  const { config, security } = loaded;
+  // The SDK's own metrics: Core's exporter on a loopback port, read into /metrics (src/metrics/server.ts says why).
+  const sdkMetricsAddress = config.metrics ? `127.0.0.1:${await freePort()}` : null;
   // Signals are ours to handle, so that one arriving during start-up stops it too: the first stops cleanly
   // (the worker finishes its tasks, then the dev server stops), a second exits at once.
   Runtime.install({
     logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO'),
     shutdownSignals: [],
+    ...(sdkMetricsAddress ? { telemetryOptions: sdkTelemetryOptions(sdkMetricsAddress) } : {}),
   });
+  let metrics: MetricsServer | undefined;
+  let metricsConnection: Connection | undefined;
   let stopping = false;
   let worker: Worker | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      say(`${signal} again: exiting now`);
-      process.exit(130);
-    }
+  let receiver: ReceiverServer | undefined;
+  let receiverConnection: Connection | undefined;
+  onStopSignals(say, (signal) => {
     stopping = true;
     say(`${signal}: stopping (again to exit at once)`);
     if (worker?.getState() === 'RUNNING') worker.shutdown();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    void receiver?.close(); // takes no more alerts; the ones in flight are answered
+  });
 
   const { address, devServer } = await temporalAddress(config);
   try {
     if (stopping) return 0;
-    const client = await Connection.connect({ address });
+    const client = await Connection.connect({ address, ...security });
     try {
       const added = await ensureSearchAttributes(client, config.temporal.namespace);
       if (added.length) say(`registered search attributes: ${added.join(', ')}`);
@@ -138,17 +124,25 @@ export async function main(argv: string[]): Promise<number> {
       await client.close();
     }
 
+    if (config.metrics) {
+      metricsConnection = await Connection.connect({ address, ...security });
+      metrics = await startConfiguredMetrics(
+        config.metrics,
+        {
+          sdkMetricsAddress,
+          approvals: {
+            client: new Client({ connection: metricsConnection, namespace: config.temporal.namespace }),
+            taskQueue: config.temporal.taskQueue,
+          },
+        },
+        say,
+      );
+      say(`metrics: ${metrics.url} (set METRICS_PORT=off for none)`);
+    }
+
     const kubeConfig = loadKubeConfig(config.kubernetes);
-    const cluster = kubeConfig.getCurrentCluster();
-    // With no kubeconfig anywhere the client falls back to an unauthenticated localhost:8080.
-    const unconfigured =
-      !cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080');
-    say(
-      unconfigured
-        ? 'warning: no kubeconfig found (set KUBECONFIG or run in-cluster); runbook activities will fail until then'
-        : `Kubernetes API: ${cluster.server}`,
-    );
-    const connection = await NativeConnection.connect({ address });
+    say(describeKubeConfig(kubeConfig, 'runbook activities'));
+    const connection = await NativeConnection.connect({ address, ...security });
     worker = await createRunbookWorker({
       connection,
       namespace: config.temporal.namespace,
@@ -166,13 +160,36 @@ export async function main(argv: string[]): Promise<number> {
         ? `escalation channels: ${channels.join(', ')}; routes: ${describeRoutes(config.channels.routes)}; approvals: ${config.channels.approvalChannels.join(', ') || 'none'}`
         : 'escalation channels: none configured (escalations are Kubernetes Events only)',
     );
-    say(`worker polling task queue "${config.temporal.taskQueue}" on ${address} (Ctrl-C to stop)`);
+    if (config.receiver && !stopping) {
+      const rc = config.receiver;
+      receiverConnection = Connection.lazy({ address, ...security });
+      receiver = await startConfiguredReceiver(
+        rc,
+        {
+          connection: receiverConnection,
+          namespace: config.temporal.namespace,
+          taskQueue: config.temporal.taskQueue,
+          kubeConfig,
+        },
+        say,
+      );
+      say(
+        `alert receiver: POST ${WEBHOOK_PATH} on ${rc.host}:${receiver.port}${rc.token ? ` (bearer token from ${rc.token.variable})` : ''} (RECEIVER_PORT=off for none)`,
+      );
+    }
+    say(
+      `worker polling task queue "${config.temporal.taskQueue}" on ${address} (${describeTemporalSecurity(config.temporalSecurity)}; Ctrl-C to stop)`,
+    );
     const running = worker.run();
     if (stopping) worker.shutdown();
     await running;
     await connection.close();
     say('worker stopped');
   } finally {
+    await receiver?.close();
+    await receiverConnection?.close();
+    await metrics?.close();
+    await metricsConnection?.close();
     if (devServer) {
       await devServer.stop();
       say('embedded Temporal dev server stopped');

@@ -1,5 +1,6 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { RunbookActivities } from './activities';
+import { runbookMetricsSinks } from './metrics/worker-sinks';
 
 export interface RunbookWorkerOptions {
   connection: NativeConnection;
@@ -17,6 +18,8 @@ export function createRunbookWorker(opts: RunbookWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: opts.activities,
+    // runs' ends, counted into the project's metrics (never while replaying: src/metrics/sink.ts)
+    sinks: runbookMetricsSinks(),
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('./workflows') }),

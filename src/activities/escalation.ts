@@ -43,6 +43,7 @@ import {
   type EvidenceBundle,
 } from '../runbook/evidence-bundle';
 import { CHANNEL_NAMES, routeEscalation, type ChannelName, type Route } from '../runbook/routing';
+import { escalationDeliveries } from '../metrics';
 import { createEvidenceActivities } from './evidence';
 import { asActivityFailure } from './kubernetes';
 import { cancellation } from './vpsie';
@@ -209,15 +210,24 @@ class Transient {
 
 interface Task {
   channel: EntryChannel;
-  attempt: () => Promise<ChannelEntry>;
+  /** `repeat`: found done by an earlier attempt whose heartbeat was lost (not counted again, not in the record). */
+  attempt: () => Promise<ChannelEntry & { repeat?: boolean }>;
 }
+
+/** The metric's `kind`: which activity delivered. */
+type DeliveryKind = 'escalation' | 'approval' | 'resolve';
 
 /**
  * Runs the tasks not done by an earlier attempt, in parallel. Records each one done (delivered, or refused for
  * good) in the heartbeat as it ends; when any failed transiently, throws so Temporal retries (unless this is the
  * last attempt). Answers the entries in the tasks' order.
  */
-async function runTasks(tasks: Task[], progress: DeliveryProgress, what: string): Promise<ChannelEntry[]> {
+async function runTasks(
+  tasks: Task[],
+  progress: DeliveryProgress,
+  what: string,
+  kind: DeliveryKind,
+): Promise<ChannelEntry[]> {
   const done = new Map(progress.done.map((c) => [c.channel, c]));
   const results = await Promise.all(
     tasks.map(async (t): Promise<ChannelEntry | Transient> => {
@@ -225,7 +235,11 @@ async function runTasks(tasks: Task[], progress: DeliveryProgress, what: string)
       if (earlier) return earlier;
       let entry: ChannelEntry;
       try {
-        entry = await t.attempt();
+        const { repeat, ...made } = await t.attempt();
+        entry = made;
+        // counted when final, by the attempt that made it so: a retry skips (and never recounts) what is done
+        if (!repeat)
+          escalationDeliveries.inc({ kind, channel: t.channel, result: entry.ok ? 'delivered' : 'refused' });
       } catch (err) {
         if (err instanceof Transient) return err;
         throw err;
@@ -252,11 +266,11 @@ async function runTasks(tasks: Task[], progress: DeliveryProgress, what: string)
       ...(waits.length ? { nextRetryDelay: Math.max(...waits) } : {}),
     });
   }
-  return results.map((r) =>
-    r instanceof Transient
-      ? { channel: r.channel, ok: false, detail: `not delivered after ${attempt} attempts: ${r.message}` }
-      : r,
-  );
+  return results.map((r) => {
+    if (!(r instanceof Transient)) return r;
+    escalationDeliveries.inc({ kind, channel: r.channel, result: 'gave-up' });
+    return { channel: r.channel, ok: false, detail: `not delivered after ${attempt} attempts: ${r.message}` };
+  });
 }
 
 /** One channel's delivery as a task: a permanent refusal is an entry with ok false, a transient one is retried. */
@@ -464,6 +478,7 @@ export function createEscalationActivities(kube: KubernetesClient, deps: Escalat
       try {
         const written = await kube.createEvent(e.ref.namespace, event);
         return {
+          ...(written === 'created' ? {} : { repeat: true }),
           channel: 'kubernetes-event',
           ok: true,
           detail:
@@ -581,7 +596,7 @@ export function createEscalationActivities(kube: KubernetesClient, deps: Escalat
             ),
           );
       }
-      const entries = await runTasks(tasks, progress, 'escalation');
+      const entries = await runTasks(tasks, progress, 'escalation', 'escalation');
       return {
         recordedAt: at.toISOString(),
         channels: entries,
@@ -609,7 +624,7 @@ export function createEscalationActivities(kube: KubernetesClient, deps: Escalat
             channelTask(c, channels, async () => ({ kind: 'approval', notice, at }), ''),
           )
         : [];
-      const entries = await runTasks(tasks, earlierProgress(), 'approval announcement');
+      const entries = await runTasks(tasks, earlierProgress(), 'approval announcement', 'approval');
       return { announcedAt: at, channels: entries };
     },
 
@@ -639,7 +654,7 @@ export function createEscalationActivities(kube: KubernetesClient, deps: Escalat
       const tasks = routed
         ? [channelTask('pagerduty', channels, async () => ({ kind: 'resolve', workflowId }), '')]
         : [];
-      const entries = await runTasks(tasks, earlierProgress(), 'resolve');
+      const entries = await runTasks(tasks, earlierProgress(), 'resolve', 'resolve');
       if (entries.length)
         activityLog('info', 'Runbook escalation resolved', { workflowId, outcome: input.outcome, entries });
       return { resolvedAt: at, channels: entries };

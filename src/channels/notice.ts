@@ -3,13 +3,25 @@
  * the commands that approve or reject it. Pure.
  */
 import { z } from 'zod';
+import { utf8Length } from '../runbook/approval';
 import { InvalidInputError, validateRef } from '../runbook/input';
+import type { OrphanMachine } from '../runbook/orphans';
 import { describeTarget, type StepTarget } from '../runbook/plan';
 import type { VPSieNodeRef } from '../runbook/types';
 
+/** What a notice with no VPSieNode (`ref: null`) is about. */
+export const SWEEP_SUBJECT = 'the orphaned-VM sweep';
+
+/**
+ * The largest target, as UTF-8 JSON: a sweep in mode `all` shows up to 100 machines (about 1 KB each), and a
+ * document carrying it stays far within PagerDuty's and the webhook's 512 KB.
+ */
+export const MAX_TARGET_BYTES = 256 * 1024;
+
 export interface ApprovalNotice {
   workflowId: string;
-  ref: VPSieNodeRef;
+  /** The VPSieNode the run is about; null: the orphaned-VM sweep, which is about no VPSieNode. */
+  ref: VPSieNodeRef | null;
   /** The plan step waiting for a person, e.g. `delete-vpsienode`. */
   stepId: string;
   /** Its kind (what `autoApprove` lists). */
@@ -28,7 +40,8 @@ const text = (max: number) => z.string().trim().min(1, 'must be a non-empty stri
 
 const noticeSchema = z.object({
   workflowId: text(1000),
-  ref: z.record(z.string(), z.unknown(), { error: 'must be {namespace, name}' }),
+  // null: the orphaned-VM sweep; left out is an error, so a runbook that forgot its VPSieNode is not a sweep
+  ref: z.record(z.string(), z.unknown(), { error: 'must be {namespace, name}' }).nullable(),
   stepId: text(253),
   kind: text(253),
   target: z.unknown().refine((t) => t !== undefined, 'is required'),
@@ -47,16 +60,16 @@ export function fieldProblem(prefix: string, issue: z.core.$ZodIssue): string {
 export function validateApprovalNotice(input: unknown): ApprovalNotice {
   const parsed = noticeSchema.safeParse(input);
   if (!parsed.success) throw new InvalidInputError(fieldProblem('approval', parsed.error.issues[0]));
-  let ref: VPSieNodeRef;
+  let ref: VPSieNodeRef | null = null;
   try {
-    ref = validateRef(parsed.data.ref);
+    if (parsed.data.ref !== null) ref = validateRef(parsed.data.ref);
   } catch (err) {
     throw new InvalidInputError(`approval.ref.${(err as Error).message}`);
   }
-  const target = JSON.stringify(parsed.data.target);
-  if (target.length > 16_000)
+  const bytes = utf8Length(JSON.stringify(parsed.data.target));
+  if (bytes > MAX_TARGET_BYTES)
     throw new InvalidInputError(
-      `approval.target must be at most 16000 characters of JSON, got ${target.length}`,
+      `approval.target must be at most ${MAX_TARGET_BYTES} bytes of JSON, got ${bytes}`,
     );
   return {
     workflowId: parsed.data.workflowId,
@@ -89,8 +102,40 @@ export function approvalCommands(workflowId: string, stepId: string): { approve:
   return { approve: command('approve'), reject: command('reject') };
 }
 
-/** The target in one line when it is a plan target, else its JSON. */
+/** A machine as the orphaned-VM sweep shows it in `pendingApproval.target`. */
+function isSweepMachine(t: unknown): t is OrphanMachine {
+  if (typeof t !== 'object' || t === null) return false;
+  const m = t as Partial<Record<keyof OrphanMachine, unknown>>;
+  return (m.kind === 'cluster-node' || m.kind === 'vm') && typeof m.identifier === 'string';
+}
+
+/** One machine of a sweep in words: `VM 4242 ng-a-0a1b2c3d`, `cluster node ng-a-… of VPSie cluster c-1`. */
+export function describeSweepMachine(m: OrphanMachine): string {
+  const name = m.hostname || m.identifier;
+  return m.kind === 'cluster-node'
+    ? `cluster node ${name} of VPSie cluster ${m.resourceIdentifier ?? 'unknown'}`
+    : `VM ${m.id} ${name}`;
+}
+
+/** At most `max` characters of `parts` joined, then how many were left out. */
+function listed(parts: string[], max: number): string {
+  let text = '';
+  for (const [i, part] of parts.entries()) {
+    const next = text ? `${text}; ${part}` : part;
+    if (next.length > max)
+      return text
+        ? `${text}; … and ${parts.length - i} more`
+        : `${part.slice(0, max)}… and ${parts.length - i - 1} more`;
+    text = next;
+  }
+  return text;
+}
+
+/** The target in one line when it is a plan target or a sweep's machine(s), else its JSON. */
 export function describeNoticeTarget(target: unknown): string {
+  if (isSweepMachine(target)) return `${describeSweepMachine(target)} (identifier ${target.identifier})`;
+  if (Array.isArray(target) && target.length > 0 && target.every(isSweepMachine))
+    return `${target.length} machine${target.length === 1 ? '' : 's'}: ${listed(target.map(describeSweepMachine), 1500)}`;
   const kinds = ['VPSieNode', 'VM', 'ClusterNode', 'NodeGroup', 'Replacement', 'Escalation'];
   if (
     typeof target === 'object' &&

@@ -14,9 +14,12 @@ import {
 } from '../runbook/evidence-bundle';
 import { utf8Length } from '../runbook/approval';
 import { postJson, type PostOptions } from './http';
-import { approvalCommands, describeNoticeTarget, type ApprovalNotice } from './notice';
+import { approvalCommands, describeNoticeTarget, SWEEP_SUBJECT, type ApprovalNotice } from './notice';
 
 export const DEFAULT_PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+/** `payload.source` of the orphaned-VM sweep's approvals, which are about no VPSieNode. */
+export const SWEEP_SOURCE = 'vpsie-runbook/orphaned-vm-cleanup';
 
 export const PAGERDUTY_LIMITS = {
   routingKey: 32,
@@ -98,7 +101,10 @@ export function pagerDutyResolve(workflowId: string, routingKey: string): PagerD
   return { routing_key: routingKey, event_action: 'resolve', dedup_key: pagerDutyDedupKey(workflowId) };
 }
 
-/** A pending approval as a low-severity trigger (only when APPROVAL_CHANNELS names pagerduty). */
+/**
+ * A pending approval as a low-severity trigger (only when APPROVAL_CHANNELS names pagerduty). Its source is the
+ * VPSieNode, or for the orphaned-VM sweep (`ref` null) {@link SWEEP_SOURCE}.
+ */
 export function pagerDutyApprovalTrigger(n: ApprovalNotice, routingKey: string, at: string): PagerDutyEvent {
   const { approve, reject } = approvalCommands(n.workflowId, n.stepId);
   return {
@@ -108,10 +114,10 @@ export function pagerDutyApprovalTrigger(n: ApprovalNotice, routingKey: string, 
     client: 'vpsie-runbook',
     payload: {
       summary: fit(
-        `Approval needed before ${n.stepId} on VPSieNode ${n.ref.namespace}/${n.ref.name}: ${describeNoticeTarget(n.target)}; expires ${n.expiresAt}`,
+        `Approval needed before ${n.stepId} ${n.ref ? `on VPSieNode ${n.ref.namespace}/${n.ref.name}` : `in ${SWEEP_SUBJECT}`}: ${describeNoticeTarget(n.target)}; expires ${n.expiresAt}`,
         PAGERDUTY_LIMITS.summary,
       ),
-      source: `vpsienode/${n.ref.namespace}/${n.ref.name}`,
+      source: n.ref ? `vpsienode/${n.ref.namespace}/${n.ref.name}` : SWEEP_SOURCE,
       severity: 'warning',
       timestamp: at,
       class: 'approval',

@@ -6,7 +6,14 @@
  */
 import type { BundlePlanStep, EvidenceBundle } from '../runbook/evidence-bundle';
 import { postJson, type PostOptions } from './http';
-import { approvalCommands, describeNoticeTarget, statusCommand, type ApprovalNotice } from './notice';
+import type { OrphanMachine } from '../runbook/orphans';
+import {
+  approvalCommands,
+  describeNoticeTarget,
+  statusCommand,
+  SWEEP_SUBJECT,
+  type ApprovalNotice,
+} from './notice';
 
 export interface SlackMessage {
   text: string;
@@ -169,35 +176,74 @@ export function slackEscalationMessage(b: EvidenceBundle): SlackMessage {
   return { text, blocks: blocks.filter((x): x is SlackBlock => x !== null).slice(0, SLACK_LIMITS.blocks) };
 }
 
+/**
+ * The exact target under its title: as JSON when it fits one section (always, for the runbook's targets); a sweep's
+ * list of machines too long for that is one line per machine, with the request that removes it, over as many
+ * sections as `room` blocks allow, and says where every field is.
+ */
+function exactTargetBlocks(n: ApprovalNotice, room: number): SlackBlock[] {
+  const json = JSON.stringify(n.target, null, 2) ?? 'none';
+  const fits = mrkdwnEscape(json).length <= SLACK_LIMITS.section - 40;
+  if (n.ref !== null || fits || !Array.isArray(n.target))
+    return [section(`*Exact target*\n${codeBlock([json], SLACK_LIMITS.section - 20)}`)];
+  const machines = n.target as Partial<OrphanMachine & { removal: string }>[];
+  const lines = machines.map(
+    (m) =>
+      `${mrkdwnEscape(fit(describeNoticeTarget(m), 400))}, created ${mrkdwnEscape(m.createdOn ?? 'unknown')}: ${code(fit(m.removal ?? '', 400))}`,
+  );
+  const blocks: SlackBlock[] = [];
+  let text = `*Exact target* (${machines.length} machines, each with the request that removes it; every field: ${code(statusCommand(n.workflowId))} or the webhook)`;
+  let shown = 0;
+  for (const line of lines) {
+    const next = `${text}\n• ${line}`;
+    if (next.length <= SLACK_LIMITS.section - 100) {
+      text = next;
+      shown += 1;
+      continue;
+    }
+    if (blocks.length + 1 >= room) break;
+    blocks.push(section(text));
+    text = `• ${line}`;
+    shown += 1;
+  }
+  if (shown < lines.length) text += `\n_… ${lines.length - shown} more machines in the status_`;
+  blocks.push(section(text));
+  return blocks;
+}
+
 /** A pending approval as a Slack message: the step, its exact target, the expiry and the commands. */
 export function slackApprovalMessage(n: ApprovalNotice): SlackMessage {
-  const ref = `${n.ref.namespace}/${n.ref.name}`;
+  // The runbook's approvals are about a VPSieNode; the orphaned-VM sweep's (ref null) about machines in VPSie.
+  const ref = n.ref ? `${n.ref.namespace}/${n.ref.name}` : null;
+  const about = ref ? `on VPSieNode ${ref}` : `in ${SWEEP_SUBJECT}`;
   const target = describeNoticeTarget(n.target);
   const { approve, reject } = approvalCommands(n.workflowId, n.stepId);
   const text = fit(
     mrkdwnEscape(
-      `Approval needed before ${n.stepId} on VPSieNode ${ref}${n.action ? `: ${n.action}` : ''}. Expires ${n.expiresAt}.`,
+      `Approval needed before ${n.stepId} ${about}${n.action ? `: ${n.action}` : ''}. Expires ${n.expiresAt}.`,
     ),
     SLACK_LIMITS.text,
   );
-  const blocks: SlackBlock[] = [
+  const head: SlackBlock[] = [
     {
       type: 'header',
-      text: { type: 'plain_text', text: fit(`Approval needed: ${n.stepId} on ${ref}`, SLACK_LIMITS.header) },
+      text: {
+        type: 'plain_text',
+        text: fit(`Approval needed: ${n.stepId} ${ref ? `on ${ref}` : about}`, SLACK_LIMITS.header),
+      },
     },
-    section(prose(n.action ?? `The runbook wants to run ${n.stepId} on ${target}.`)),
+    section(prose(n.action ?? `${ref ? 'The runbook' : 'The sweep'} wants to run ${n.stepId} on ${target}.`)),
     {
       type: 'section',
       fields: [
         `*Step*\n${code(n.stepId)} (${n.kind})`,
         `*Target*\n${prose(target)}`,
-        `*Expires*\n${n.expiresAt} (then the run escalates and does nothing)`,
+        `*Expires*\n${n.expiresAt} (${ref ? 'then the run escalates and does nothing' : 'then the sweep removes nothing more and ends'})`,
         `*Who may approve*\n${n.approvers.length ? mrkdwnEscape(n.approvers.join(', ')) : 'anyone who may signal the workflow'}`,
       ].map((t) => ({ type: 'mrkdwn' as const, text: fit(t, SLACK_LIMITS.field) })),
     },
-    section(
-      `*Exact target*\n${codeBlock([JSON.stringify(n.target, null, 2) ?? 'none'], SLACK_LIMITS.section - 20)}`,
-    ),
+  ];
+  const tail: SlackBlock[] = [
     section(`*Approve*\n${codeBlock([approve], SLACK_LIMITS.section - 20)}`),
     section(`*Reject*\n${codeBlock([reject], SLACK_LIMITS.section - 20)}`),
     {
@@ -210,6 +256,7 @@ export function slackApprovalMessage(n: ApprovalNotice): SlackMessage {
       ],
     },
   ];
+  const blocks = [...head, ...exactTargetBlocks(n, SLACK_LIMITS.blocks - head.length - tail.length), ...tail];
   return { text, blocks };
 }
 

@@ -5,9 +5,9 @@
  *   (`workflowId`, `runId`, `vpsieNode`, `nodeGroup`, `audience`, `routedBecause`, `severity`, `cause`, `kind`,
  *   `reason`, `step`, `summary`, `observedAt`, `evidence`, `reasons`, `also`, `error`, `vpsieNodeYaml`, `events`,
  *   `controllerLogs`, `machine`, `node`, `plan`, `decisions`, `truncated`), at most 256 KiB.
- * - `vpsie-runbook.approval-pending` (version 1): `type`, `version`, `sentAt`, `workflowId`, `vpsieNode`,
- *   `approval` {stepId, kind, target, targetDescription, action, expiresAt, approvers, approveCommand,
- *   rejectCommand}.
+ * - `vpsie-runbook.approval-pending` (version 1): `type`, `version`, `sentAt`, `workflowId`, `vpsieNode`
+ *   ({namespace, name}, or null for the orphaned-VM sweep), `approval` {stepId, kind, target, targetDescription,
+ *   action, expiresAt, approvers, approveCommand, rejectCommand}.
  *
  * Each request carries `Idempotency-Key`, the same for every attempt at one document, so a receiver can drop
  * the copy a lost answer made us send again.
@@ -30,7 +30,8 @@ export interface ApprovalDocument {
   version: typeof WEBHOOK_DOCUMENT_VERSION;
   sentAt: string;
   workflowId: string;
-  vpsieNode: { namespace: string; name: string };
+  /** The VPSieNode the run is about; null: the orphaned-VM sweep, whose target is machines in VPSie. */
+  vpsieNode: { namespace: string; name: string } | null;
   approval: {
     stepId: string;
     kind: string;

@@ -130,6 +130,30 @@ export interface RunbookStatus {
   replacement: ReplacementRef | null;
   /** Once ended: why, in one line (who rejected, which replacement is Ready, what vanished, ...). */
   conclusion: string | null;
+  /**
+   * When Alertmanager said the alert about this VPSieNode resolved (its `endsAt`), from signal `alertResolved`;
+   * null while it fires. Noted only: the run goes on, a remediation in progress included.
+   */
+  alertResolvedAt: string | null;
+  /** The resolved alert (the latest, when several were). */
+  alertResolved: ResolvedAlert | null;
+}
+
+/** An alert about the run's VPSieNode that stopped firing: the payload of signal `alertResolved`. */
+export interface ResolvedAlert {
+  alertName: string;
+  /** Alertmanager's fingerprint and `startsAt`: which alert, and which firing of it. */
+  fingerprint: string;
+  startsAt: string;
+  endsAt: string;
+}
+
+/** The `alertResolved` payload as the run keeps it, or null when it is not one (anyone may send a signal). */
+export function readResolvedAlert(raw: unknown): ResolvedAlert | null {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const text = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+  if (!text(r.alertName) || !text(r.fingerprint) || !text(r.startsAt) || !text(r.endsAt)) return null;
+  return { alertName: r.alertName, fingerprint: r.fingerprint, startsAt: r.startsAt, endsAt: r.endsAt };
 }
 
 /** The remediation fields of a status before anything is classified (and for runs that never get there). */
@@ -148,6 +172,8 @@ export function unclassified(): Pick<
   | 'escalation'
   | 'replacement'
   | 'conclusion'
+  | 'alertResolvedAt'
+  | 'alertResolved'
 > {
   return {
     dryRun: false,
@@ -163,6 +189,8 @@ export function unclassified(): Pick<
     escalation: null,
     replacement: null,
     conclusion: null,
+    alertResolvedAt: null,
+    alertResolved: null,
   };
 }
 

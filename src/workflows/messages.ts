@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalSignal, Decision, DecisionResult, RunbookStatus } from '../runbook';
+import type { ApprovalSignal, Decision, DecisionResult, ResolvedAlert, RunbookStatus } from '../runbook';
 
 /** Defined once, imported by workflows and clients alike, so the names never drift. */
 export const statusQuery = defineQuery<RunbookStatus>('status');
@@ -12,3 +12,9 @@ export const statusQuery = defineQuery<RunbookStatus>('status');
 export const approveSignal = defineSignal<[ApprovalSignal]>('approve');
 export const rejectSignal = defineSignal<[ApprovalSignal]>('reject');
 export const decideUpdate = defineUpdate<DecisionResult, [Decision]>('decide');
+
+/**
+ * The alert about the run's VPSieNode resolved (sent by the alert receiver): the run notes it in
+ * `status.alertResolvedAt` / `status.alertResolved` and goes on; it never stops a remediation in progress.
+ */
+export const alertResolvedSignal = defineSignal<[ResolvedAlert]>('alertResolved');

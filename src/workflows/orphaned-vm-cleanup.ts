@@ -29,6 +29,7 @@ import {
 } from '../runbook/orphans';
 import { createApprovalGate, type ApprovalResult } from './approval';
 import { acquireLease, releaseLease } from './lease-client';
+import { createAnnouncer } from './announcements';
 import { removeClusterNode, stepFailure, terminateVM } from './reads';
 import { writeSearchAttributes } from './search-attribute-writes';
 import * as sa from './search-attributes';
@@ -132,6 +133,7 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
     writeSearchAttributes([{ key: sa.RunbookStage, value: stage }]);
   };
 
+  const announcer = createAnnouncer(null, options.allowList);
   const gate = createApprovalGate({
     allowList: options.allowList,
     ttlMs: options.approvalTtlMs,
@@ -140,6 +142,8 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
       enter(pending ? 'awaiting-approval' : 'removing');
       writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
       show();
+      // Tell the approval channels, as the runbook does (a sweep is about no VPSieNode: ref null).
+      if (pending) announcer.announce(pending);
     },
   });
   setHandler(orphanSweepStatusQuery, view);
@@ -151,7 +155,7 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
 
   let expired = false;
   let rejected = 0;
-  const finish = (outcome: OrphanSweepOutcome): OrphanSweepReport => {
+  const finish = async (outcome: OrphanSweepOutcome): Promise<OrphanSweepReport> => {
     Object.assign(own, { stage: 'completed', finishedAt: now(), outcome, current: null });
     writeSearchAttributes([
       { key: sa.RunbookStage, value: 'completed' },
@@ -165,6 +169,7 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
       refused: own.refused.length,
       failed: own.failed.length,
     });
+    await announcer.settle();
     const v = view();
     return {
       startedAt: v.startedAt,

@@ -3,6 +3,7 @@ import {
   log,
   makeContinueAsNewFunc,
   patched,
+  proxySinks,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -16,6 +17,7 @@ import {
   InvalidInputError,
   outcomeOf,
   plan,
+  readResolvedAlert,
   resolveInput,
   sourceValue,
   unclassified,
@@ -33,17 +35,12 @@ import {
   type VPSieNodeSnapshot,
 } from '../runbook';
 import type { StormAnswer } from '../runbook/lease';
+import type { RunbookMetricsSinks } from '../metrics/sink';
+import { createAnnouncer } from './announcements';
 import { createApprovalGate, type ApprovalGate } from './approval';
 import { legacyProvisioningFailedRunbook } from './legacy';
-import { statusQuery } from './messages';
-import {
-  announceApproval,
-  checkVPSieNode,
-  escalate,
-  gatherEvidence,
-  resolveEscalation,
-  stepFailure,
-} from './reads';
+import { alertResolvedSignal, statusQuery } from './messages';
+import { checkVPSieNode, escalate, gatherEvidence, resolveEscalation, stepFailure } from './reads';
 import { reportFailure } from './lease-client';
 import { executePlan, type Ending, type PlanLease } from './remediation';
 import { writeSearchAttributes } from './search-attribute-writes';
@@ -56,6 +53,9 @@ export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
  * runs with it go on to evidence, cause, plan, approval, remediation and verification.
  */
 export const WHOLE_RUNBOOK_PATCH = 'whole-runbook';
+
+/** The worker's metrics (src/metrics/sink.ts): a sink call is no command, so history and replay are unchanged. */
+const { runbookMetrics } = proxySinks<RunbookMetricsSinks>();
 
 /**
  * The "Provisioning Failed" runbook for one VPSieNode, top to bottom.
@@ -129,6 +129,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     writeSearchAttributes([{ key: sa.RunbookStage, value: stage }]);
   };
 
+  const announcer = createAnnouncer(ref, options.approval.allowList);
   const gate: ApprovalGate | null = whole
     ? createApprovalGate({
         ...options.approval,
@@ -137,25 +138,16 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
           writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
           show();
           // Tell the approval channels; the run does not wait for it, and a failure is only logged.
-          if (pending)
-            announceApproval
-              .executeWithOptions({ summary: `announce: ${pending.stepId} waits for approval` }, [
-                {
-                  workflowId: workflowInfo().workflowId,
-                  ref,
-                  stepId: pending.stepId,
-                  kind: pending.kind,
-                  target: pending.target,
-                  action: pending.action ?? null,
-                  expiresAt: pending.expiresAt,
-                  approvers: options.approval.allowList,
-                },
-              ])
-              .catch((err: unknown) => log.warn('could not announce the approval', { ...stepFailure(err) }));
+          if (pending) announcer.announce(pending);
         },
       })
     : null;
   setHandler(statusQuery, view);
+  // Noted for people only: a resolved alert does not stop the run, which may be mid-remediation.
+  setHandler(alertResolvedSignal, (raw) => {
+    const resolved = readResolvedAlert(raw);
+    if (resolved) Object.assign(status, { alertResolvedAt: resolved.endsAt, alertResolved: resolved });
+  });
 
   // Search attributes are written only when they change: a continued run inherits its predecessor's.
   writeSearchAttributes([
@@ -166,11 +158,12 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
   ]);
   show();
 
-  const finish = (
+  const finish = async (
     outcome: RunbookOutcome | LegacyRunbookOutcome,
     error: RunbookError | null,
     conclusion: string | null = null,
-  ): DiagnosisReport => {
+  ): Promise<DiagnosisReport> => {
+    await announcer.settle();
     Object.assign(status, { stage: 'completed', stageSince: now(), nextCheckAt: null, outcome, error });
     if (whole) status.conclusion = conclusion;
     writeSearchAttributes([
@@ -189,6 +182,15 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
       startedAt: status.startedAt,
       finishedAt: now(),
     };
+    // Counted once per run: the SDK drops sink calls made while replaying; not making them also keeps a replay
+    // worker, which has no such sink, from logging about it.
+    if (!workflowInfo().unsafe.isReplaying)
+      runbookMetrics.runEnded({
+        outcome,
+        cause: status.cause,
+        startedAt: status.startedAt,
+        finishedAt: report.finishedAt,
+      });
     if (!whole) return report;
     const v = view();
     return {
@@ -429,8 +431,10 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     if (checksThisRun >= options.checksPerRun || workflowInfo().continueAsNewSuggested) {
       // The wait happens in the next run, which starts with a clean history.
       // The next run inherits the search attributes as they are, so it writes none until something changes.
+      // The memo (who started the chain, src/temporal/start-runbook.ts) goes along: not every server carries it.
       const continueRun = makeContinueAsNewFunc<typeof provisioningFailedRunbook>({
         typedSearchAttributes: workflowInfo().typedSearchAttributes,
+        ...(workflowInfo().memo ? { memo: workflowInfo().memo } : {}),
       });
       await continueRun({
         namespace: ref.namespace,

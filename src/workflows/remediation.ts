@@ -3,7 +3,13 @@
  * activities that check their preconditions again, and verifies with durable waits. Workflow code: decisions
  * about what a look means are in src/runbook/verify.ts.
  */
-import { CancellationScope, isCancellation, log, sleep } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  isCancellation,
+  log,
+  sleep,
+} from '@temporalio/workflow';
 import {
   clusterNodeGone,
   describeTarget,
@@ -168,7 +174,15 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
   const vanishedEnding = async (summary: string): Promise<Ending | null> => {
     const uid = status.plan.find((s) => s.target.kind === 'VPSieNode')?.target;
     if (!uid || uid.kind !== 'VPSieNode') return null;
-    const now = targetState(await checkVPSieNode.executeWithOptions({ summary }, [ref]), uid.uid);
+    // Cancelled when a decision arrives: the run goes on only once the read has answered, so that its result
+    // cannot reach the server in the workflow task that completes the run (refused, failing the decision's update).
+    const now = targetState(
+      await checkVPSieNode.executeWithOptions(
+        { summary, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED },
+        [ref],
+      ),
+      uid.uid,
+    );
     const why = describeVanished(now, `${ref.namespace}/${ref.name}`);
     return why ? { outcome: 'VPSieNodeGone', why } : null;
   };

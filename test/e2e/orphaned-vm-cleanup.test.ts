@@ -6,24 +6,52 @@
  * are left behind for real: a cluster's worker without a Node, a VM named after a VPSieNode that is gone.
  * What was and was not removed is asserted from VPSie's side (its machines, and the requests the product sent)
  * once the run has ended, so nothing can still happen.
+ *
+ * The worker's approval channels point at the local sink that plays Slack, a webhook and PagerDuty
+ * (test/support/escalation-sink.ts): every sweep announces its pending approvals there, and every payload any
+ * sweep sent must pass the sink's checks of each service's documented shape.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OrphanSweepInput, OrphanSweepStatus } from '../../src/runbook/orphans';
+import { findTemporalCli } from '../../src/temporal/cli-binary';
 import { decideUpdate, rejectSignal } from '../../src/workflows/messages';
 import { orphanedVmCleanup, orphanSweepStatusQuery } from '../../src/workflows/orphaned-vm-cleanup';
 import * as sa from '../../src/workflows/search-attributes';
 import { LABEL_SIMULATOR } from '../support/cluster';
 import { uniq } from '../support/cluster/test-helpers';
+import { EscalationSink, type SinkRequest, type SinkService } from '../support/escalation-sink';
 import { RunbookE2E } from '../support/runbook-e2e';
+import { temporalAddress } from '../support/temporal';
 import type { SimK8sNode, SimVM } from '../support/vpsie-simulator';
 
 jest.setTimeout(180_000);
 
 const e = new RunbookE2E('orphans');
-beforeAll(() => e.start('orphans'), 120_000);
-afterAll(() => e.stop());
+const sink = new EscalationSink();
+let secretsDir = '';
+beforeAll(async () => {
+  await sink.start();
+  secretsDir = await mkdtemp(join(tmpdir(), 'e2e-orphans-'));
+  // A sweep never escalates; its approvals go to every channel, PagerDuty included, to see each one's shape.
+  const channels = await sink.channelsConfig(
+    secretsDir,
+    { 'vpsie-support': ['pagerduty'], 'platform-team': ['slack', 'webhook'] },
+    ['slack', 'webhook', 'pagerduty'],
+  );
+  await e.start('orphans', {}, channels);
+}, 120_000);
+afterAll(async () => {
+  await e.stop();
+  await sink.stop();
+  if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+});
 
 type SweepHandle = WorkflowHandle<typeof orphanedVmCleanup>;
 
@@ -38,6 +66,8 @@ afterEach(async () => {
     await e.t.gone(name);
   }
   expect(e.t.sim.errors).toEqual([]);
+  // every announcement any sweep sent passed the sink's checks, and went to a URL the sink knows
+  expect(sink.requests.filter((r) => r.service === 'unknown' || r.problems.length > 0)).toEqual([]);
 });
 
 const hex8 = () => randomBytes(4).toString('hex');
@@ -117,6 +147,56 @@ const pending = (handle: SweepHandle, stepId: string) =>
 
 const decide = (handle: SweepHandle, stepId: string, decision: 'approve' | 'reject', approver = 'alice') =>
   handle.executeUpdate(decideUpdate, { args: [{ stepId, decision, approver }] });
+
+/** What `service` received about the sweep `wf` (Slack's messages name the workflow in a code span). */
+function sent(service: SinkService, wf: string): SinkRequest[] {
+  return sink.of(service).filter((r) => {
+    const b = r.body as { workflowId?: unknown; dedup_key?: unknown } | undefined;
+    if (service === 'webhook') return b?.workflowId === wf;
+    if (service === 'pagerduty') return String(b?.dedup_key ?? '').startsWith(`${wf}/approval/`);
+    return JSON.stringify(b ?? null).includes(`\`${wf}\``);
+  });
+}
+
+/** Waits until `service` has received `count` requests about the sweep `wf`. */
+const waitSent = (service: SinkService, wf: string, count: number) =>
+  e.t.waitFor(
+    `${count} ${service} request(s) about ${wf}`,
+    async () => {
+      const rs = sent(service, wf);
+      return rs.length >= count ? rs : undefined;
+    },
+    60_000,
+  );
+
+/** Slack's mrkdwn escaping, to find a text in a message as Slack shows it. */
+const mrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Every text of a Slack message: its notification text and its blocks' texts. */
+function slackTexts(r: SinkRequest): string {
+  const m = r.body as {
+    text: string;
+    blocks?: { text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[];
+  };
+  return [
+    m.text,
+    ...(m.blocks ?? []).flatMap((b) => [
+      b.text?.text ?? '',
+      ...(b.fields ?? []).map((f) => f.text),
+      ...(b.elements ?? []).map((x) => x.text),
+    ]),
+  ].join('\n');
+}
+
+/** What the on-call person pastes from an announcement, with their name: the Temporal CLI, against this server. */
+async function runAnnounced(command: string, who: string): Promise<void> {
+  const cli = await findTemporalCli();
+  expect(cli).toBeTruthy();
+  await promisify(execFile)('bash', [
+    '-c',
+    `${command.replace('<you>', who).replace(/^temporal /, `'${cli}' `)} --address ${temporalAddress()}`,
+  ]);
+}
 
 const ids = (vs: { machine: { identifier: string } }[]) => vs.map((v) => v.machine.identifier).sort();
 const whyOf = (vs: { machine: { identifier: string }; why: string }[], identifier: string) =>
@@ -297,6 +377,131 @@ describe('orphanedVmCleanup', () => {
       [`DELETE /k8s/cluster/byId/${c.cluster}/delete/slave`, `DELETE /vm/${vm.id}`].sort(),
     );
     expect([c.exists(worker), e.t.vpsie.hasVM(vm.id)]).toEqual([false, false]);
+  });
+
+  it('announces each pending approval on Slack, the webhook and PagerDuty with the exact machine, expiry and command; the announced commands approve and reject', async () => {
+    const c = await clusterWithNodeGroup('told');
+    const vm = c.vm(90);
+    const worker = c.worker(60);
+    const since = e.mark();
+    const handle = await sweep({ approvers: ['dave'] });
+    const wf = handle.workflowId;
+    const command = (stepId: string, decision: 'approve' | 'reject') =>
+      `temporal workflow update execute --workflow-id ${wf} --name decide --input '{"stepId": "${stepId}", "decision": "${decision}", "approver": "<you>"}'`;
+
+    // The oldest first: announced as `status.pendingApproval` shows it, about no VPSieNode.
+    const first = (await pending(handle, `terminate-${vm.identifier}`)).pendingApproval!;
+    expect(first.target).toMatchObject({ kind: 'vm', id: vm.id, removal: `DELETE /vm/${vm.id}` });
+    const [hook] = await waitSent('webhook', wf, 1);
+    expect(hook.body).toEqual({
+      type: 'vpsie-runbook.approval-pending',
+      version: 1,
+      sentAt: expect.any(String),
+      workflowId: wf,
+      vpsieNode: null,
+      approval: {
+        stepId: `terminate-${vm.identifier}`,
+        kind: 'terminate-machine',
+        target: first.target,
+        targetDescription: `VM ${vm.id} ${vm.hostname} (identifier ${vm.identifier})`,
+        action: first.action,
+        expiresAt: first.expiresAt,
+        approvers: ['dave'],
+        approveCommand: command(`terminate-${vm.identifier}`, 'approve'),
+        rejectCommand: command(`terminate-${vm.identifier}`, 'reject'),
+      },
+    });
+    const [slack] = await waitSent('slack', wf, 1);
+    expect((slack.body as { text: string }).text).toBe(
+      mrkdwn(
+        `Approval needed before terminate-${vm.identifier} in the orphaned-VM sweep: ${first.action}. Expires ${first.expiresAt}.`,
+      ),
+    );
+    const text = slackTexts(slack);
+    expect(text).toContain(mrkdwn(JSON.stringify(first.target, null, 2)));
+    expect(text).toContain(mrkdwn(command(`terminate-${vm.identifier}`, 'approve')));
+    expect(text).toContain('*Who may approve*\ndave');
+    const [page] = await waitSent('pagerduty', wf, 1);
+    expect(page.body).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: `${wf}/approval/terminate-${vm.identifier}`,
+      payload: { source: 'vpsie-runbook/orphaned-vm-cleanup', severity: 'warning', class: 'approval' },
+    });
+    // Announcing removed nothing: only the person's decision does.
+    expect(e.productWrites(since)).toEqual([]);
+
+    // The announced approve command, as pasted: the sweep takes it and removes exactly that machine.
+    await runAnnounced(
+      (hook.body as { approval: { approveCommand: string } }).approval.approveCommand,
+      'dave',
+    );
+    const second = (await pending(handle, `terminate-${worker.identifier}`)).pendingApproval!;
+    const [, hook2] = await waitSent('webhook', wf, 2);
+    expect((hook2.body as { approval: unknown }).approval).toMatchObject({
+      stepId: `terminate-${worker.identifier}`,
+      target: second.target,
+      targetDescription: `cluster node ${worker.hostname} of VPSie cluster ${c.cluster} (identifier ${worker.identifier})`,
+      expiresAt: second.expiresAt,
+    });
+    await waitSent('slack', wf, 2);
+    await waitSent('pagerduty', wf, 2);
+    await runAnnounced(
+      (hook2.body as { approval: { rejectCommand: string } }).approval.rejectCommand,
+      'dave',
+    );
+
+    const report = await handle.result();
+    expect(report.outcome).toBe('Removed');
+    expect(report.removed.map((r) => [r.machine.identifier, r.result])).toEqual([
+      [vm.identifier, 'terminated'],
+    ]);
+    expect(whyOf(report.kept, worker.identifier)).toBe('removal rejected by dave');
+    expect(report.decisions.map((d) => [d.stepId, d.decision, d.approver, d.via, d.accepted])).toEqual([
+      [`terminate-${vm.identifier}`, 'approve', 'dave', 'update', true],
+      [`terminate-${worker.identifier}`, 'reject', 'dave', 'update', true],
+    ]);
+    expect(e.productWrites(since)).toEqual([`DELETE /vm/${vm.id}`]);
+    expect([e.t.vpsie.hasVM(vm.id), c.exists(worker)]).toEqual([false, true]);
+    // One announcement per approval and channel: Slack, the webhook and PagerDuty each heard of both, once.
+    expect(
+      sent('webhook', wf).map((r) => (r.body as { approval: { stepId: string } }).approval.stepId),
+    ).toEqual([`terminate-${vm.identifier}`, `terminate-${worker.identifier}`]);
+    expect(sent('slack', wf)).toHaveLength(2);
+    expect(sent('pagerduty', wf).map((r) => (r.body as { dedup_key: string }).dedup_key)).toEqual([
+      `${wf}/approval/terminate-${vm.identifier}`,
+      `${wf}/approval/terminate-${worker.identifier}`,
+    ]);
+  });
+
+  it('takes a decision that ends the sweep while its announcement is still on its way, and ends once the announcement is out', async () => {
+    const c = await clusterWithNodeGroup('late');
+    const vm = c.vm(60);
+    const since = e.mark();
+    // The webhook holds the announcement's first attempt open (the channel gives up after 5 s; Temporal retries).
+    sink.fail('webhook', { hang: true });
+    const handle = await sweep({ mode: 'all' });
+    const wf = handle.workflowId;
+    await pending(handle, 'terminate-all');
+    await waitSent('webhook', wf, 1);
+
+    const record = await decide(handle, 'terminate-all', 'reject', 'erin');
+    expect(record).toMatchObject({
+      stepId: 'terminate-all',
+      decision: 'reject',
+      approver: 'erin',
+      accepted: true,
+    });
+    const report = await handle.result();
+    expect(report.outcome).toBe('Rejected');
+    expect(whyOf(report.kept, vm.identifier)).toBe('removal rejected by erin');
+    // By the time the sweep ended, the retry had delivered the announcement, once.
+    expect(sent('webhook', wf).map((r) => [r.answer, r.injected])).toEqual([
+      ['hang', true],
+      [202, false],
+    ]);
+    expect(sent('slack', wf)).toHaveLength(1);
+    expect(e.productWrites(since)).toEqual([]);
+    expect(e.t.vpsie.hasVM(vm.id)).toBe(true);
   });
 
   it('fails at once on bad input, naming the field', async () => {

@@ -80,6 +80,9 @@ it('starts an embedded Temporal with its UI, runs the runbook, and stops cleanly
       KUBECONFIG: kubeconfig,
       TEMPORAL_DEV_PORT: String(port),
       TEMPORAL_DEV_UI_PORT: String(uiPort),
+      // never the default ports: another test run on this machine may hold them
+      METRICS_PORT: String(await freePort()),
+      RECEIVER_PORT: String(await freePort()),
       TEMPORAL_DEV_DB: join(dir, 'state', 'temporal.sqlite'),
       ...(temporalCli ? { TEMPORAL_CLI: temporalCli } : {}),
       LOG_LEVEL: 'warn',

@@ -1,6 +1,6 @@
 /**
  * The real test control plane (etcd + kube-apiserver) serves the project's CRDs, and the restricted identity
- * `vpsie-runbook` holds exactly the least-privilege role of deploy/rbac.
+ * `vpsie-runbook` holds exactly the least-privilege role of deploy/kubernetes/role.yaml.
  *
  * Uses the control plane described by KUBE_TEST_SERVER / KUBE_TEST_ADMIN_TOKEN / KUBE_TEST_RUNBOOK_TOKEN /
  * KUBE_TEST_CA_DATA when they are set (Jest global setup), and starts its own otherwise.

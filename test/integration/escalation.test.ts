@@ -1,7 +1,7 @@
 /**
  * The activity `escalate` against the real kube-apiserver, as the restricted identity `vpsie-runbook` (so these
- * tests also prove that deploy/rbac lets it create Events), in an activity context with the SDK's own logger,
- * and through a real Temporal worker where retries matter.
+ * tests also prove that deploy/kubernetes/role.yaml lets it create Events), in an activity context with the SDK's
+ * own logger, and through a real Temporal worker where retries matter.
  */
 import { randomUUID } from 'node:crypto';
 import { CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';

@@ -1,6 +1,6 @@
 /**
  * The Kubernetes client against the real kube-apiserver of the test run, acting as the restricted identity
- * `vpsie-runbook` (deploy/rbac's role only). Fixtures are made as admin, playing the controller's part.
+ * `vpsie-runbook` (deploy/kubernetes/role.yaml only). Fixtures are made as admin, playing the controller's part.
  */
 import { randomUUID } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';

@@ -1,15 +1,15 @@
 /**
  * A real, throwaway Kubernetes control plane for integration tests: etcd + kube-apiserver on loopback, started
- * the way controller-runtime's envtest does it, with the project's CRDs (deploy/crds) and least-privilege RBAC
- * (deploy/rbac) applied.
+ * the way controller-runtime's envtest does it, with the project's CRDs (deploy/crds) and the worker's least-privilege
+ * RBAC (RBAC_FILES, from deploy/kubernetes) applied.
  *
  * Binaries: `bash scripts/install-control-plane.sh` installs etcd (Debian etcd-server) and builds
  * kube-apiserver into ${VPSIE_RUNBOOK_CACHE:-~/.cache/vpsie-runbook}/bin/kube-apiserver-<version>. The env
  * vars KUBE_APISERVER_BIN and ETCD_BIN override the lookup.
  *
  * Identities (static token file): an admin (group system:masters) and the restricted user `vpsie-runbook`
- * (only system:authenticated), which the harness adds as a subject to the bindings of deploy/rbac, so it holds
- * exactly the project's role.
+ * (only system:authenticated), which the harness adds as a subject to the bindings of RBAC_FILES, so it holds
+ * exactly the worker's role.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -23,12 +23,15 @@ import { freePorts } from '../../src/temporal/free-port';
 
 /** The restricted identity (static-token user) that is bound only to the project's role. */
 export const RUNBOOK_USER = 'vpsie-runbook';
-/** Namespace of the ServiceAccount `vpsie-runbook` that deploy/rbac binds for real clusters. */
+/** Namespace of the ServiceAccount `vpsie-runbook` that deploy/kubernetes binds for real clusters. */
 export const RUNBOOK_NAMESPACE = 'vpsie-runbook';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CRD_DIR = path.join(REPO_ROOT, 'deploy', 'crds');
-const RBAC_DIR = path.join(REPO_ROOT, 'deploy', 'rbac');
+/** The worker's identity and role, as deploy/kubernetes deploys them (its other manifests are not applied here). */
+export const RBAC_FILES = ['namespace.yaml', 'serviceaccount.yaml', 'role.yaml', 'bindings.yaml'].map((f) =>
+  path.join(REPO_ROOT, 'deploy', 'kubernetes', f),
+);
 const WRAPPER_GO_MOD = path.join(REPO_ROOT, 'tools', 'kube-apiserver', 'go.mod');
 const INSTALL_HINT = 'run `bash scripts/install-control-plane.sh` (installs etcd and builds kube-apiserver)';
 
@@ -451,7 +454,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------------------
 // Start
 
-/** Starts etcd + kube-apiserver, applies deploy/crds and deploy/rbac, and returns when all of it is usable. */
+/** Starts etcd + kube-apiserver, applies deploy/crds and RBAC_FILES, and returns when all of it is usable. */
 export async function startControlPlane(opts: StartControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? (() => undefined);
   const t0 = Date.now();
@@ -502,7 +505,9 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     const crds = loadManifests(CRD_DIR).filter((o) => o.kind === 'CustomResourceDefinition');
     if (crds.length === 0) throw new Error(`no CustomResourceDefinition in ${CRD_DIR}`);
     const order = ['Namespace', 'ServiceAccount', 'ClusterRole', 'Role', 'ClusterRoleBinding', 'RoleBinding'];
-    const rbac = loadManifests(RBAC_DIR).sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+    const rbac = RBAC_FILES.flatMap((f) => loadManifests(f)).sort(
+      (a, b) => order.indexOf(a.kind) - order.indexOf(b.kind),
+    );
 
     const adminToken = randomBytes(24).toString('hex');
     const runbookToken = randomBytes(24).toString('hex');

@@ -217,7 +217,11 @@ export const approvalDocument = z
     version: z.literal(1),
     sentAt: iso,
     workflowId: z.string().min(1),
-    vpsieNode: z.object({ namespace: z.string(), name: z.string() }).strict(),
+    // null: the orphaned-VM sweep, whose approvals are about machines in VPSie, not a VPSieNode
+    vpsieNode: z
+      .object({ namespace: z.string().min(1), name: z.string().min(1) })
+      .strict()
+      .nullable(),
     approval: z
       .object({
         stepId: z.string().min(1),

@@ -13,6 +13,7 @@ import { startDevServer } from '../../src/temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import { registerCleanup, runCleanups } from './cleanup';
 import { controlPlaneEnv, findControlPlaneBinaries, startControlPlane } from './control-plane';
+import { findPrometheusTools } from './prometheus-tools';
 
 function say(line: string): void {
   process.stderr.write(`[test harness] ${line}\n`);
@@ -51,6 +52,19 @@ export default async function globalSetup(): Promise<void> {
     Object.assign(process.env, controlPlaneEnv(cp));
   })();
 
+  // promtool, alertmanager and amtool (test/integration/prometheus-rules.test.ts and the Alertmanager tests).
+  const prometheusTools = (async () => {
+    try {
+      findPrometheusTools();
+    } catch {
+      say('Prometheus tools missing: running scripts/install-prometheus.sh');
+      const run = spawnSync('bash', [join(__dirname, '..', '..', 'scripts', 'install-prometheus.sh')], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      if (run.status !== 0) throw new Error(`scripts/install-prometheus.sh exited with ${run.status}`);
+    }
+  })();
+
   const bundle = (async () => {
     const { code } = await bundleWorkflowCode({
       workflowsPath: require.resolve('../../src/workflows'),
@@ -68,7 +82,7 @@ export default async function globalSetup(): Promise<void> {
     process.env.VPSIE_TEST_WORKFLOW_BUNDLE = codePath;
   })();
 
-  const results = await Promise.allSettled([temporal, kubernetes, bundle]);
+  const results = await Promise.allSettled([temporal, kubernetes, bundle, prometheusTools]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await runCleanups();

@@ -7,6 +7,7 @@ import {
   validateApprovalNotice,
   approvalCommands,
   shellQuote,
+  MAX_TARGET_BYTES,
   type ApprovalNotice,
 } from '../../src/channels/notice';
 import {
@@ -19,6 +20,7 @@ import {
 } from '../../src/channels/pagerduty';
 import {
   mrkdwnEscape,
+  SLACK_LIMITS,
   slackApprovalMessage,
   slackEscalationMessage,
   type SlackMessage,
@@ -26,6 +28,7 @@ import {
 import { approvalDocument, escalationDocument, idempotencyKey } from '../../src/channels/webhook';
 import { channelUrlProblem, secretPartsOf, snippet } from '../../src/channels/http';
 import { utf8Length } from '../../src/runbook';
+import { approvalTargetOf, type OrphanMachine } from '../../src/runbook/orphans';
 import { vpsieNodeYaml } from '../../src/activities/escalation';
 import { bundleOf, escalationOf, rawVPSieNode } from '../support/bundles';
 import {
@@ -220,11 +223,18 @@ describe('approval announcements', () => {
       expiresAt: '2026-11-24T11:12:00.000Z',
       approvers: ['alice', 'bob'],
     });
+    expect(doc.vpsieNode).toEqual({ namespace: 'kube-system', name: 'ng-a-1' });
     const e = pagerDutyApprovalTrigger(notice, KEY, AT);
     expect(pagerDutyEvent.safeParse(e).error?.issues ?? []).toEqual([]);
     expect(e).toMatchObject({
       dedup_key: 'provisioning-failed/kube-system/ng-a-1/approval/delete-vpsienode',
-      payload: { severity: 'warning', class: 'approval' },
+      payload: {
+        summary:
+          'Approval needed before delete-vpsienode on VPSieNode kube-system/ng-a-1: VPSieNode kube-system/ng-a-1 (uid u1); expires 2026-11-24T11:12:00.000Z',
+        source: 'vpsienode/kube-system/ng-a-1',
+        severity: 'warning',
+        class: 'approval',
+      },
     });
   });
 
@@ -238,6 +248,197 @@ describe('approval announcements', () => {
     expect(() => validateApprovalNotice({ ...notice, ref: { namespace: 'kube-system' } })).toThrow(
       /^approval\.ref\.name must be a VPSieNode name/,
     );
+  });
+});
+
+describe('approval announcements of the orphaned-VM sweep (ref null: about no VPSieNode)', () => {
+  const WF = 'orphaned-vm-cleanup/manual-1';
+  const machine = (i: number, over: Partial<OrphanMachine> = {}): OrphanMachine => ({
+    kind: 'vm',
+    id: 4200 + i,
+    identifier: `5f0c${String(i).padStart(4, '0')}-1b2c-4d5e-8f90-0123456789ab`,
+    hostname: `ng-a-${(0x0a1b2c00 + i).toString(16)}`,
+    ip: `10.0.0.${i % 250}`,
+    status: 'running',
+    createdOn: '2026-11-24T08:00:00Z',
+    resourceIdentifier: null,
+    nodeGroup: { namespace: 'kube-system', name: 'ng-a' },
+    belongs: 'a VM in GET /vm named after a VPSieNode of NodeGroup kube-system/ng-a (ng-a-<hex suffix>)',
+    ...over,
+  });
+  const vm = machine(1);
+  const worker = machine(2, {
+    kind: 'cluster-node',
+    id: 0,
+    hostname: 'ng-a-0a1b2c02-k8s-worker',
+    resourceIdentifier: 'c0ffee00-0000-4000-8000-000000000001',
+    belongs: 'a worker of VPSie cluster c0ffee00-0000-4000-8000-000000000001, which a NodeGroup names',
+  });
+  /** What the sweep passes for one machine (mode each): the target as `status.pendingApproval.target` shows it. */
+  const each: ApprovalNotice = validateApprovalNotice({
+    workflowId: WF,
+    ref: null,
+    stepId: `terminate-${vm.identifier}`,
+    kind: 'terminate-machine',
+    target: approvalTargetOf(vm),
+    action: `Remove ${vm.hostname} from VPSie (no VPSieNode or Node claims it)`,
+    expiresAt: '2026-11-24T11:12:00Z',
+    approvers: ['alice'],
+  });
+  /** Mode all with the most machines a sweep offers, each with long texts. */
+  const all = (count: number): ApprovalNotice =>
+    validateApprovalNotice({
+      ...each,
+      stepId: 'terminate-all',
+      target: Array.from({ length: count }, (_, i) =>
+        approvalTargetOf(
+          machine(i, i % 2 ? { belongs: `${'a worker of a VPSie cluster <&> '.repeat(8)}${i}` } : {}),
+        ),
+      ),
+      action: `Remove these ${count} machines from VPSie; each is re-checked right before its delete`,
+    });
+
+  it('is valid with ref null and keeps it null; a missing or malformed ref is refused naming the field', () => {
+    expect(each.ref).toBeNull();
+    expect(each.target).toEqual(approvalTargetOf(vm));
+    const withoutRef: Record<string, unknown> = { ...each };
+    delete withoutRef.ref;
+    expect(() => validateApprovalNotice(withoutRef)).toThrow(/^approval\.ref: must be \{namespace, name\}$/);
+    expect(() => validateApprovalNotice({ ...each, ref: 'sweep' })).toThrow(
+      /^approval\.ref: must be \{namespace, name\}$/,
+    );
+    expect(() =>
+      validateApprovalNotice({ ...each, ref: { namespace: 'kube-system', name: 'Bad_Name' } }),
+    ).toThrow(/^approval\.ref\.name must be a VPSieNode name \(DNS subdomain\), got "Bad_Name"$/);
+  });
+
+  it('takes a sweep of 100 machines in one approval, and refuses a target past the limit, naming it', () => {
+    const big = all(100);
+    expect(big.target).toHaveLength(100);
+    const huge = { ...each, target: 'x'.repeat(MAX_TARGET_BYTES) };
+    expect(() => validateApprovalNotice(huge)).toThrow(
+      `approval.target must be at most ${MAX_TARGET_BYTES} bytes of JSON, got ${MAX_TARGET_BYTES + 2}`,
+    );
+  });
+
+  it('on Slack: says it is the orphaned-VM sweep, with the machine, the expiry, the approvers and the commands', () => {
+    const m = slackApprovalMessage(each);
+    expect(slackProblems(m)).toEqual([]);
+    expect(m.text).toBe(
+      `Approval needed before terminate-${vm.identifier} in the orphaned-VM sweep: Remove ${vm.hostname} from VPSie (no VPSieNode or Node claims it). Expires 2026-11-24T11:12:00.000Z.`,
+    );
+    expect(m.blocks[0]).toEqual({
+      type: 'header',
+      text: {
+        type: 'plain_text',
+        text: `Approval needed: terminate-${vm.identifier} in the orphaned-VM sweep`,
+      },
+    });
+    const all = JSON.stringify(m.blocks);
+    for (const part of [
+      `*Target*\\nVM 4201 ${vm.hostname} (identifier ${vm.identifier})`,
+      '*Expires*\\n2026-11-24T11:12:00.000Z (then the sweep removes nothing more and ends)',
+      '*Who may approve*\\nalice',
+      '\\"removal\\": \\"DELETE /vm/4201\\"',
+      mrkdwnEscape(approvalCommands(WF, `terminate-${vm.identifier}`).approve).replace(/"/g, '\\"'),
+      mrkdwnEscape(approvalCommands(WF, `terminate-${vm.identifier}`).reject).replace(/"/g, '\\"'),
+    ])
+      expect(all).toContain(part);
+    // nothing pretends there is a VPSieNode, nor prints a missing one
+    expect(`${m.text}${all}`).not.toMatch(/on VPSieNode|undefined|null\//);
+  });
+
+  it('on Slack, a cluster node is named with its VPSie cluster', () => {
+    const n = validateApprovalNotice({
+      ...each,
+      stepId: `terminate-${worker.identifier}`,
+      target: approvalTargetOf(worker),
+    });
+    const fields = JSON.stringify(slackApprovalMessage(n).blocks[2]);
+    expect(fields).toContain(
+      `*Target*\\ncluster node ng-a-0a1b2c02-k8s-worker of VPSie cluster c0ffee00-0000-4000-8000-000000000001 (identifier ${worker.identifier})`,
+    );
+  });
+
+  it('on Slack, all at once: the list as JSON while it fits, one line per machine with its removal past that', () => {
+    const two = slackApprovalMessage(all(2));
+    expect(slackProblems(two)).toEqual([]);
+    expect(JSON.stringify(two.blocks)).toContain(
+      '*Target*\\n2 machines: VM 4200 ng-a-a1b2c00; VM 4201 ng-a-a1b2c01',
+    );
+    expect(JSON.stringify(two.blocks)).toContain('\\"removal\\": \\"DELETE /vm/4201\\"');
+
+    const m = slackApprovalMessage(all(100));
+    expect(slackProblems(m)).toEqual([]);
+    expect(m.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+    expect(m.text).toMatch(
+      /^Approval needed before terminate-all in the orphaned-VM sweep: Remove these 100 machines/,
+    );
+    const text = JSON.stringify(m.blocks);
+    expect(text).toContain(`*Target*\\n100 machines: VM 4200 ng-a-a1b2c00; VM 4201 ng-a-a1b2c01;`);
+    expect(text).toContain('*Exact target* (100 machines, each with the request that removes it;');
+    // every machine's removal is there, or the message says how many more the status holds
+    const shown = Array.from({ length: 100 }, (_, i) => text.includes(`\`DELETE /vm/${4200 + i}\``));
+    const more = /_… (\d+) more machines in the status_/.exec(text);
+    expect(shown.filter(Boolean).length + Number(more?.[1] ?? 0)).toBe(100);
+    expect(shown.filter(Boolean).length).toBeGreaterThan(50);
+    // the last blocks are still the commands, whatever the list took
+    expect(JSON.stringify(m.blocks.at(-3))).toContain('*Approve*');
+    expect(JSON.stringify(m.blocks.at(-2))).toContain('*Reject*');
+  });
+
+  it('on the webhook: vpsieNode null, the exact target and the command, passing the documented schema', () => {
+    const doc = approvalDocument(each, AT);
+    expect(approvalSchema.safeParse(doc).error?.issues ?? []).toEqual([]);
+    expect(doc).toEqual({
+      type: 'vpsie-runbook.approval-pending',
+      version: 1,
+      sentAt: AT,
+      workflowId: WF,
+      vpsieNode: null,
+      approval: {
+        stepId: `terminate-${vm.identifier}`,
+        kind: 'terminate-machine',
+        target: approvalTargetOf(vm),
+        targetDescription: `VM 4201 ${vm.hostname} (identifier ${vm.identifier})`,
+        action: each.action,
+        expiresAt: '2026-11-24T11:12:00.000Z',
+        approvers: ['alice'],
+        ...(({ approve, reject }) => ({ approveCommand: approve, rejectCommand: reject }))(
+          approvalCommands(WF, `terminate-${vm.identifier}`),
+        ),
+      },
+    });
+    expect(approvalSchema.safeParse(approvalDocument(all(100), AT)).success).toBe(true);
+    // the schema takes null, and still refuses any other vpsieNode that is not {namespace, name}
+    for (const vpsieNode of [
+      undefined,
+      {},
+      'sweep',
+      { namespace: 'kube-system' },
+      { namespace: '', name: '' },
+    ])
+      expect(approvalSchema.safeParse({ ...doc, vpsieNode }).success).toBe(false);
+  });
+
+  it('on PagerDuty (when asked): source vpsie-runbook/orphaned-vm-cleanup, within the documented limits', () => {
+    const e = pagerDutyApprovalTrigger(each, KEY, AT);
+    expect(pagerDutyEvent.safeParse(e).error?.issues ?? []).toEqual([]);
+    expect(e).toMatchObject({
+      dedup_key: `${WF}/approval/terminate-${vm.identifier}`,
+      payload: {
+        summary: `Approval needed before terminate-${vm.identifier} in the orphaned-VM sweep: VM 4201 ${vm.hostname} (identifier ${vm.identifier}); expires 2026-11-24T11:12:00.000Z`,
+        source: 'vpsie-runbook/orphaned-vm-cleanup',
+        severity: 'warning',
+        class: 'approval',
+        custom_details: { target: approvalTargetOf(vm), approvers: ['alice'] },
+      },
+    });
+    const big = pagerDutyApprovalTrigger(all(100), KEY, AT);
+    expect(pagerDutyEvent.safeParse(big).error?.issues ?? []).toEqual([]);
+    expect(big.payload?.summary.length).toBeLessThanOrEqual(PAGERDUTY_LIMITS.summary);
+    expect(utf8Length(JSON.stringify(big))).toBeLessThanOrEqual(PAGERDUTY_LIMITS.eventBytes);
+    expect((big.payload?.custom_details as { target: unknown[] }).target).toHaveLength(100);
   });
 });
 
