@@ -13,31 +13,12 @@ WRAPPER="$ROOT/tools/kube-apiserver"
 CACHE="${VPSIE_RUNBOOK_CACHE:-$HOME/.cache/vpsie-runbook}"
 BIN_DIR="$CACHE/bin"
 
-log() { printf '[install-control-plane] %s\n' "$*" >&2; }
-
-# Two test runs on one machine (or a run and `npm run setup`) wait for each other instead of building twice.
-mkdir -p "$BIN_DIR"
-exec 9>"$BIN_DIR/.install.lock"
-if ! flock -n 9; then
-  log "another install is running; waiting for it"
-  flock 9
-fi
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+LOG_TAG=install-control-plane
+# shellcheck source=scripts/install-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
+hold_install_lock "$BIN_DIR/.install.lock"
 
 # --- etcd -------------------------------------------------------------------------------------------------
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n "$@"
-  else
-    die "need root (or sudo) to run: $*"
-  fi
-}
-
 find_etcd() {
   if command -v etcd >/dev/null 2>&1; then
     command -v etcd

@@ -16,29 +16,10 @@ set -euo pipefail
 CACHE="${VPSIE_RUNBOOK_CACHE:-$HOME/.cache/vpsie-runbook}"
 POLICY=/usr/sbin/policy-rc.d
 
-log() { printf '[install-prometheus] %s\n' "$*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-
-# Two installs at once (a test run and `npm run setup`) wait for each other instead of racing for apt's lock.
-mkdir -p "$CACHE/bin"
-exec 9>"$CACHE/bin/.install-prometheus.lock"
-if ! flock -n 9; then
-  log "another install is running; waiting for it"
-  flock 9
-fi
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n "$@"
-  else
-    die "need root (or sudo) to run: $*"
-  fi
-}
+LOG_TAG=install-prometheus
+# shellcheck source=scripts/install-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
+hold_install_lock "$CACHE/bin/.install-prometheus.lock"
 
 # PATH first, then /usr/bin, where the Debian packages put them.
 find_tool() {

@@ -19,6 +19,14 @@ export interface InputFlag {
 }
 
 /** The runbook's options (README "Workflow input"), all but the lease policy, which is a deployment concern. */
+/** The runbook's and the sweep's `approvers`: the same flag for both. */
+const APPROVERS_FLAG: InputFlag = {
+  field: 'approvers',
+  flags: '--approver <name>',
+  kind: 'list',
+  description: 'who may decide (repeat for several); default anyone who may signal the workflow',
+};
+
 export const RUNBOOK_FLAGS: readonly InputFlag[] = [
   {
     field: 'dryRun',
@@ -26,12 +34,7 @@ export const RUNBOOK_FLAGS: readonly InputFlag[] = [
     kind: 'flag',
     description: 'diagnose and plan only; act on nothing',
   },
-  {
-    field: 'approvers',
-    flags: '--approver <name>',
-    kind: 'list',
-    description: 'who may decide (repeat for several); default anyone who may signal the workflow',
-  },
+  APPROVERS_FLAG,
   {
     field: 'approvalTtl',
     flags: '--approval-ttl <duration>',
@@ -127,12 +130,7 @@ export const SWEEP_FLAGS: readonly InputFlag[] = [
     kind: 'text',
     description: 'each: one approval per machine (default); all: one approval for all',
   },
-  {
-    field: 'approvers',
-    flags: '--approver <name>',
-    kind: 'list',
-    description: 'who may decide (repeat for several); default anyone who may signal the workflow',
-  },
+  APPROVERS_FLAG,
   {
     field: 'approvalTtl',
     flags: '--approval-ttl <duration>',

@@ -14,7 +14,7 @@ import type { RunRow } from '../../src/cli/runs';
 import type { NodeGroupCheck } from '../../src/cli/nodegroup-checks';
 import { freePort } from '../../src/temporal/free-port';
 import { uniq } from '../support/cluster/test-helpers';
-import { builtCli, explain, runCli, type CliRun } from '../support/cli';
+import { builtCli, cliOn, explain, runCli, type CliRun } from '../support/cli';
 import { controlPlaneFromEnv, kubeconfigYaml } from '../support/control-plane';
 import { RunbookE2E } from '../support/runbook-e2e';
 import { VPSieSimulator } from '../support/vpsie-simulator';
@@ -39,8 +39,7 @@ afterAll(async () => {
 });
 afterEach(() => expect(e.t.sim.errors).toEqual([]));
 
-const cli = (...args: string[]): Promise<CliRun> =>
-  runCli(args, { env: { TEMPORAL_TASK_QUEUE: e.taskQueue } });
+const cli = cliOn(e.taskQueue);
 
 function expectExit(r: CliRun, code: number): CliRun {
   if (r.code !== code) throw new Error(`expected exit ${code}, got ${explain(r)}`);

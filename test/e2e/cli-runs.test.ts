@@ -11,8 +11,7 @@ import { RUNBOOK_FLAGS, flagName } from '../../src/cli/input-flags';
 import type { RunbookStatus } from '../../src/runbook';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
 import type { VPSieNodeObj } from '../support/cluster';
-import { uniq } from '../support/cluster/test-helpers';
-import { builtCli, explain, runCli, type CliRun } from '../support/cli';
+import { builtCli, cliOn, explain, type CliRun } from '../support/cli';
 import { FAST_OPTIONS, RunbookE2E, type RunbookHandle } from '../support/runbook-e2e';
 import { temporalAddress } from '../support/temporal';
 
@@ -27,10 +26,10 @@ let staged: Record<'trig' | 'refuse' | 'tupd' | 'tsig', Promise<{ ng: string; vn
 beforeAll(async () => {
   await Promise.all([e.start('cli-runs'), builtCli()]);
   staged = {
-    trig: stuckNode('trig'),
-    refuse: stuckNode('refuse'),
-    tupd: stuckNode('tupd'),
-    tsig: stuckNode('tsig'),
+    trig: e.stuckNode('trig'),
+    refuse: e.stuckNode('refuse'),
+    tupd: e.stuckNode('tupd'),
+    tsig: e.stuckNode('tsig'),
   };
   for (const p of Object.values(staged)) p.catch(() => undefined); // each test awaits its own
 }, 240_000);
@@ -46,21 +45,7 @@ const FAST_FLAGS = Object.entries(FAST_OPTIONS).flatMap(([field, value]) => {
   return [flagName(f), String(value)];
 });
 
-/** `vpsie-runbook` on this file's task queue. */
-const cli = (...args: string[]): Promise<CliRun> =>
-  runCli(args, { env: { TEMPORAL_TASK_QUEUE: e.taskQueue } });
-
-/** A NodeGroup whose one VPSieNode gets a machine that never boots: ProvisioningTimeout once the limit passes. */
-async function stuckNode(prefix: string): Promise<{ ng: string; vn: VPSieNodeObj }> {
-  const ng = uniq(prefix);
-  await e.t.sim.stage({ nodeGroup: ng }, 'stuck-provisioning', { count: 1, answer: 'sync' });
-  await e.t.sim.createNodeGroup(ng);
-  const [vn] = await e.t.waitFor(`${ng}'s VPSieNode with its VM id`, async () => {
-    const vns = await e.t.listVNs(ng);
-    return vns.length === 1 && vns[0].spec.vpsieInstanceID > 0 ? vns : undefined;
-  });
-  return { ng, vn };
-}
+const cli = cliOn(e.taskQueue);
 
 const handleOf = (name: string) =>
   e.ctx.client.workflow.getHandle(`provisioning-failed/${e.t.ns}/${name}`) as RunbookHandle;

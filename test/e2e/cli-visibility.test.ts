@@ -11,8 +11,7 @@ import { flagName, RUNBOOK_FLAGS } from '../../src/cli/input-flags';
 import type { RunRow } from '../../src/cli/runs';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
 import type { VPSieNodeObj } from '../support/cluster';
-import { uniq } from '../support/cluster/test-helpers';
-import { builtCli, explain, runCli, type CliRun } from '../support/cli';
+import { builtCli, cliOn, explain, type CliRun } from '../support/cli';
 import { FAST_OPTIONS, RunbookE2E, type RunbookHandle } from '../support/runbook-e2e';
 import { temporalAddress } from '../support/temporal';
 
@@ -28,19 +27,7 @@ const FAST_FLAGS = Object.entries(FAST_OPTIONS).flatMap(([field, value]) => [
   flagName(RUNBOOK_FLAGS.find((f) => f.field === field)!),
   String(value),
 ]);
-const cli = (...args: string[]): Promise<CliRun> =>
-  runCli(args, { env: { TEMPORAL_TASK_QUEUE: e.taskQueue } });
-
-async function stuckNode(prefix: string): Promise<{ ng: string; vn: VPSieNodeObj }> {
-  const ng = uniq(prefix);
-  await e.t.sim.stage({ nodeGroup: ng }, 'stuck-provisioning', { count: 1, answer: 'sync' });
-  await e.t.sim.createNodeGroup(ng);
-  const [vn] = await e.t.waitFor(`${ng}'s VPSieNode with its VM id`, async () => {
-    const vns = await e.t.listVNs(ng);
-    return vns.length === 1 && vns[0].spec.vpsieInstanceID > 0 ? vns : undefined;
-  });
-  return { ng, vn };
-}
+const cli = cliOn(e.taskQueue);
 
 function ok(r: CliRun): CliRun {
   if (r.code !== 0) throw new Error(`expected exit 0, got ${explain(r)}`);
@@ -83,7 +70,7 @@ async function temporalList(query: string): Promise<string[]> {
 }
 
 test('list --pending-approval and ApprovalPending = true find exactly the runs waiting for a person', async () => {
-  const [a, b, c, d] = await Promise.all(['vis-a', 'vis-b', 'vis-c', 'vis-d'].map(stuckNode));
+  const [a, b, c, d] = await Promise.all(['vis-a', 'vis-b', 'vis-c', 'vis-d'].map((p) => e.stuckNode(p)));
   const refOf = (x: { vn: VPSieNodeObj }) => `${e.t.ns}/${x.vn.metadata.name}`;
   const idOf = (x: { vn: VPSieNodeObj }) => `provisioning-failed/${refOf(x)}`;
   const handle = (x: { vn: VPSieNodeObj }) => e.ctx.client.workflow.getHandle(idOf(x)) as RunbookHandle;

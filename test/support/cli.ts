@@ -163,3 +163,8 @@ export async function runCli(args: string[], opts: CliOptions = {}): Promise<Cli
 export function explain(r: CliRun): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
+
+/** `vpsie-runbook` on a test file's own task queue (where its worker runs). */
+export function cliOn(taskQueue: string): (...args: string[]) => Promise<CliRun> {
+  return (...args) => runCli(args, { env: { TEMPORAL_TASK_QUEUE: taskQueue } });
+}

@@ -19,6 +19,19 @@ function say(line: string): void {
   process.stderr.write(`[test harness] ${line}\n`);
 }
 
+/** Runs `scripts/<script>` when `find` cannot find what it looks for (the script skips what is there). */
+function installIfMissing(what: string, find: () => unknown, script: string): void {
+  try {
+    find();
+  } catch {
+    say(`${what} missing: running scripts/${script}`);
+    const run = spawnSync('bash', [join(__dirname, '..', '..', 'scripts', script)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (run.status !== 0) throw new Error(`scripts/${script} exited with ${run.status}`);
+  }
+}
+
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   const workDir = mkdtempSync(join(tmpdir(), 'vpsie-runbook-test-'));
@@ -37,16 +50,8 @@ export default async function globalSetup(): Promise<void> {
   })();
 
   const kubernetes = (async () => {
-    try {
-      findControlPlaneBinaries();
-    } catch {
-      // A fresh machine: install etcd and build kube-apiserver once (the script skips what is there).
-      say('control plane binaries missing: running scripts/install-control-plane.sh');
-      const run = spawnSync('bash', [join(__dirname, '..', '..', 'scripts', 'install-control-plane.sh')], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      if (run.status !== 0) throw new Error(`scripts/install-control-plane.sh exited with ${run.status}`);
-    }
+    // A fresh machine: install etcd and build kube-apiserver once (the script skips what is there).
+    installIfMissing('control plane binaries', findControlPlaneBinaries, 'install-control-plane.sh');
     const cp = await startControlPlane({ workDir: join(workDir, 'control-plane') });
     registerCleanup('control plane', cp.stop);
     Object.assign(process.env, controlPlaneEnv(cp));
@@ -54,15 +59,7 @@ export default async function globalSetup(): Promise<void> {
 
   // promtool, alertmanager and amtool (test/integration/prometheus-rules.test.ts and the Alertmanager tests).
   const prometheusTools = (async () => {
-    try {
-      findPrometheusTools();
-    } catch {
-      say('Prometheus tools missing: running scripts/install-prometheus.sh');
-      const run = spawnSync('bash', [join(__dirname, '..', '..', 'scripts', 'install-prometheus.sh')], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      if (run.status !== 0) throw new Error(`scripts/install-prometheus.sh exited with ${run.status}`);
-    }
+    installIfMissing('Prometheus tools', findPrometheusTools, 'install-prometheus.sh');
   })();
 
   const bundle = (async () => {

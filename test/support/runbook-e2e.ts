@@ -21,8 +21,8 @@ import { startRunbook } from '../../src/temporal/start-runbook';
 import { createRunbookWorker } from '../../src/worker';
 import { approveSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/messages';
 import type { provisioningFailedRunbook } from '../../src/workflows/provisioning-failed';
-import { LABEL_SIMULATOR } from './cluster';
-import { SimTest } from './cluster/test-helpers';
+import { LABEL_SIMULATOR, type VPSieNodeObj } from './cluster';
+import { SimTest, uniq } from './cluster/test-helpers';
 import type { ClusterSimulatorOptions } from './cluster/types';
 import { kubeConfigFor } from './kube';
 import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from './temporal';
@@ -105,6 +105,21 @@ export class RunbookE2E {
     await this.running;
     await this.ctx?.close();
     await this.t.stop();
+  }
+
+  /**
+   * A new NodeGroup whose one VPSieNode gets a machine that never boots (ProvisioningTimeout once the limit
+   * passes); resolves once the VPSieNode has its VM id.
+   */
+  async stuckNode(prefix: string): Promise<{ ng: string; vn: VPSieNodeObj }> {
+    const ng = uniq(prefix);
+    await this.t.sim.stage({ nodeGroup: ng }, 'stuck-provisioning', { count: 1, answer: 'sync' });
+    await this.t.sim.createNodeGroup(ng);
+    const [vn] = await this.t.waitFor(`${ng}'s VPSieNode with its VM id`, async () => {
+      const vns = await this.t.listVNs(ng);
+      return vns.length === 1 && vns[0].spec.vpsieInstanceID > 0 ? vns : undefined;
+    });
+    return { ng, vn };
   }
 
   /** What an alert does: starts (or joins) the run for a VPSieNode of this file's namespace. */
