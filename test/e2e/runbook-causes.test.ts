@@ -6,7 +6,7 @@
  * request log says who deleted what), and the `RunbookEscalated` Event beside the controller's own.
  *
  * Each test has its own NodeGroup; a behaviour is staged with `count: 1` so only the group's first VPSieNode is
- * broken and its replacement is healthy. The simulated controller's limits are SIM_LIMIT_MS (10 s), and so are the run's
+ * broken and its replacement is healthy. The simulated controller's limits are SIM_LIMIT_MS (15 s), and so are the run's
  * (a test that needs the controller to keep waiting says so).
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
@@ -543,8 +543,11 @@ test('ProvisioningTimeout of an asynchronous create never discovered: the contro
 test("KubernetesVersionMismatch: two approvals, the NodeGroup's version then the node; the replacement runs the cluster's version", async () => {
   const ng = uniq('ver');
   await e.t.sim.stage({ nodeGroup: ng }, 'version-mismatch');
-  // VPSie answers the first create with the VM's id, so the controller knows what to delete (see below).
-  await e.t.sim.stage({ nodeGroup: ng }, 'healthy', { count: 1, answer: 'sync' });
+  // VPSie answers the first create with the VM's id, so the controller knows what to delete (see below), and the
+  // replacement's too: an asynchronous create leaves it to upstream's discoverer (first page of `GET /vm` only;
+  // the newest unclaimed Node), and late in this file, with other tests' machines about, such a replacement was
+  // twice not found before the provisioning limit (under load).
+  await e.t.sim.stage({ nodeGroup: ng }, 'healthy', { count: 2, answer: 'sync' });
   const created = await e.t.sim.createNodeGroup(ng);
   const vn = await firstNode(ng);
   const wrong = (await e.t.getNG(ng)).spec.kubernetesVersion;
