@@ -10,6 +10,8 @@ module.exports = {
   ],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // After each file that used Temporal: no registered secret in the histories of the runs started meanwhile.
+  setupFilesAfterEnv: ['<rootDir>/test/support/history-scan-hook.ts'],
   testTimeout: 60_000,
   // Two cores: one test worker per core keeps the servers responsive.
   maxWorkers: 2,

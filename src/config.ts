@@ -9,6 +9,7 @@ import {
   DEFAULT_CONTROLLER_NAMESPACE,
   type ControllerSelector,
 } from './runbook/evidence';
+import { isIP } from 'node:net';
 import { isLoopbackHost } from './clients/vpsie';
 import { DEFAULT_PAGERDUTY_EVENTS_URL, type ChannelsConfig, type SecretSource } from './channels';
 import { channelUrlProblem } from './channels/http';
@@ -377,6 +378,9 @@ function loadChannels(text: (name: string) => string | undefined, problems: stri
 
 /** A host name or an IPv4/IPv6 address to listen on. */
 const LISTEN_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
+/** Numbers and dots, or a colon: an address, which must then be a real one (`256.1.1.1`, `1.2.3.4:80` are not). */
+const listenHostOk = (host: string): boolean =>
+  LISTEN_HOST.test(host) && (/^[\d.]+$|:/.test(host) ? isIP(host) !== 0 : true);
 
 /** METRICS_PORT (a port, or 0 / off for none) and METRICS_HOST. */
 function loadMetrics(
@@ -384,7 +388,7 @@ function loadMetrics(
   problems: string[],
 ): { host: string; port: number } | null {
   const host = text('METRICS_HOST') ?? DEFAULT_METRICS_HOST;
-  if (!LISTEN_HOST.test(host))
+  if (!listenHostOk(host))
     problems.push(`METRICS_HOST must be a host name or an IP address to listen on, got "${host}"`);
   const v = text('METRICS_PORT');
   if (v === undefined) return { host, port: DEFAULT_METRICS_PORT };
@@ -400,7 +404,7 @@ function loadMetrics(
 /** RECEIVER_*: the Alertmanager webhook receiver; null when RECEIVER_PORT is 0 or off. */
 function loadReceiver(text: (name: string) => string | undefined, problems: string[]): ReceiverConfig | null {
   const host = text('RECEIVER_HOST') ?? DEFAULT_RECEIVER_HOST;
-  if (!LISTEN_HOST.test(host))
+  if (!listenHostOk(host))
     problems.push(`RECEIVER_HOST must be a host name or an IP address to listen on, got "${host}"`);
   const file = text('RECEIVER_TOKEN_FILE');
   const value = text('RECEIVER_TOKEN');

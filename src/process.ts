@@ -3,6 +3,7 @@
  * `--help`, the configuration checked before anything connects, Ctrl-C handling, the kubeconfig check, and the
  * receiver started from its configuration.
  */
+import { readFile } from 'node:fs/promises';
 import type { Connection } from '@temporalio/client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesClient } from './clients/kubernetes';
@@ -34,16 +35,64 @@ export function handleArgs(argv: string[], help: string): number | null {
 }
 
 /**
- * The configuration and the TLS files and API key it names, read now: a bad value is printed naming its variable
- * and answered with exit code 2. `check` refuses what this process in particular cannot run with.
+ * The secret files (`*_FILE`) a process reads while it runs: the worker's VPSie credentials and channels (and the
+ * receiver's token when it runs one), the receiver's token. They are read again at every use (a rotation needs no
+ * restart), but one that cannot be read at start-up is a wrong mount: refused now, naming the variable and the
+ * file, never the content, rather than found at the first alert or escalation.
+ */
+export function secretFilesOf(config: Config, role: 'worker' | 'receiver'): [string, string][] {
+  const files: [string, string | undefined][] = [['RECEIVER_TOKEN_FILE', config.receiver?.token?.file]];
+  if (role === 'worker') {
+    const { tokenFile, clientIdFile, clientSecretFile } = config.vpsie;
+    const { webhook, slack, pagerduty } = config.channels;
+    files.push(
+      ['VPSIE_TOKEN_FILE', tokenFile],
+      ['VPSIE_CLIENT_ID_FILE', clientIdFile],
+      ['VPSIE_CLIENT_SECRET_FILE', clientSecretFile],
+      ...[webhook, slack, pagerduty?.routingKey].map((s): [string, string | undefined] => [
+        s?.variable ?? '',
+        s?.file,
+      ]),
+    );
+  }
+  return files.filter((f): f is [string, string] => f[1] !== undefined);
+}
+
+async function secretFileProblems(files: [string, string][]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [variable, file] of files) {
+    try {
+      if ((await readFile(file, 'utf8')).trim() === '') problems.push(`${variable}: ${file} is empty`);
+    } catch (err) {
+      problems.push(
+        `${variable}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * The configuration and the TLS files, API key and secret files it names, read now: a bad value is printed
+ * naming its variable and answered with exit code 2. `check` refuses what this process in particular cannot run
+ * with; `role` says which secret files it reads (secretFilesOf). Every problem of the files is told at once.
  */
 export async function loadProcessConfig(
   check: (config: Config) => void = () => undefined,
+  role: 'worker' | 'receiver' = 'worker',
 ): Promise<{ config: Config; security: TemporalConnectionSecurity } | number> {
   try {
     const config = loadConfig();
     check(config);
-    return { config, security: await temporalConnectionSecurity(config.temporalSecurity) };
+    const problems: string[] = [];
+    const security = await temporalConnectionSecurity(config.temporalSecurity).catch((err: unknown) => {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return null;
+    });
+    problems.push(...(await secretFileProblems(secretFilesOf(config, role))));
+    if (problems.length || !security) throw new ConfigError(problems);
+    return { config, security };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);

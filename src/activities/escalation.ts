@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dumpYaml, type CoreV1Event } from '@kubernetes/client-node';
-import { Context, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ChannelError, configuredChannels, deliver, type ChannelsConfig, type Delivery } from '../channels';
@@ -45,6 +45,7 @@ import {
 import { CHANNEL_NAMES, routeEscalation, type ChannelName, type Route } from '../runbook/routing';
 import { escalationDeliveries } from '../metrics';
 import { createEvidenceActivities } from './evidence';
+import { inActivity } from './keep-alive';
 import { asActivityFailure } from './kubernetes';
 import { cancellation } from './vpsie';
 
@@ -141,20 +142,8 @@ function yamlOf(raw: SourceResult<unknown>): SourceResult<string | null> {
 
 /** Logs with the activity's logger (which adds the workflow and attempt); outside an activity there is none. */
 function activityLog(level: 'info' | 'warn' | 'error', message: string, meta: Record<string, unknown>): void {
-  try {
-    Context.current();
-  } catch {
-    return; // called as a plain function (a script): nothing to log with
-  }
+  if (!inActivity()) return; // called as a plain function (a script): nothing to log with
   log[level](message, meta);
-}
-
-function inActivity(): Context | null {
-  try {
-    return Context.current();
-  } catch {
-    return null;
-  }
 }
 
 export type ChannelEntry = EscalationRecord['channels'][number];

@@ -4,6 +4,7 @@ import type { VPSieClient } from '../clients/vpsie';
 import type { ControllerSelector } from '../runbook';
 import { createEscalationActivities } from './escalation';
 import { createEvidenceActivities } from './evidence';
+import { keptAlive } from './keep-alive';
 import { createKubernetesActivities } from './kubernetes';
 import { createLeaseActivities } from './lease';
 import { createMachineActivities } from './machines';
@@ -22,18 +23,23 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return {
+  // Reads, acts and the lease heartbeat while they run (when scheduled with a heartbeat timeout), so a dead
+  // worker's activity is retried within seconds; the escalation activities heartbeat their own progress.
+  const beating = keptAlive({
     ...createKubernetesActivities(deps.kubernetes, { controller: deps.controller }),
     ...createVPSieActivities(deps.vpsie),
     ...createMachineActivities(deps.kubernetes, deps.vpsie),
     ...createOrphanActivities(deps.kubernetes, deps.vpsie),
     ...createEvidenceActivities(deps),
+    ...createLeaseActivities(),
+  });
+  return {
+    ...beating,
     ...createEscalationActivities(deps.kubernetes, {
       vpsie: deps.vpsie,
       ...(deps.controller ? { controller: deps.controller } : {}),
       ...(deps.channels ? { channels: deps.channels } : {}),
     }),
-    ...createLeaseActivities(),
   };
 }
 

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { inActivity } from './keep-alive';
 import { KubernetesApiError, type DeletePrecondition, type KubernetesClient } from '../clients/kubernetes';
 import {
   controllerLogFilter,
@@ -245,7 +246,13 @@ export function createKubernetesActivities(kube: KubernetesClient, options: Kube
         );
       return mapped(async () => {
         const before = await kube.getVPSieNode(ref);
-        if (before === null) return { outcome: 'already-gone', pendingFinalizers: [] };
+        // A retry that finds it gone: the earlier attempt's delete went through and only its answer was lost
+        // (a worker killed right after it); the run goes on to verify the replacement, as after its own delete.
+        if (before === null)
+          return {
+            outcome: (inActivity()?.info.attempt ?? 1) > 1 ? 'deleted' : 'already-gone',
+            pendingFinalizers: [],
+          };
         const seen = toVPSieNodeSnapshot(before);
         if (seen.uid !== uid) throw replaced(seen.uid);
         if (seen.deletionTimestamp)

@@ -30,9 +30,17 @@ export function asVPSieActivityFailure(err: unknown): unknown {
     type,
     nonRetryable: err.permanent,
     details: [err.toJSON()],
-    ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
+    ...(err.retryAfterMs !== undefined
+      ? { nextRetryDelay: Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS) }
+      : {}),
   });
 }
+
+/**
+ * The longest `Retry-After` followed: the retry policies' own longest interval. Temporal takes a failure's
+ * `nextRetryDelay` over the policy, so an unbounded one (`Retry-After: 86400`) would park a run silently for a day.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** The activity's cancellation signal, so a cancelled run stops waiting on VPSie. */
 export function cancellation(): { signal?: AbortSignal } {

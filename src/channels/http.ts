@@ -155,12 +155,18 @@ export function snippet(text: string, secrets: readonly string[]): string {
   return JSON.stringify(flat.length > 200 ? `${flat.slice(0, 200)}…` : flat);
 }
 
+/**
+ * The longest `Retry-After` followed: the escalation's retry policy's own longest interval (one minute), so a
+ * channel asking for an hour cannot stretch one escalation's 15 attempts past its retry budget.
+ */
+const MAX_RETRY_AFTER_MS = 60_000;
+
 function retryAfterMs(header: unknown): number | undefined {
   const v = Array.isArray(header) ? header[0] : header;
   if (typeof v !== 'string' || v.trim() === '') return undefined;
-  if (/^\d+$/.test(v.trim())) return Math.min(Number(v.trim()) * 1000, 10 * 60_000);
+  if (/^\d+$/.test(v.trim())) return Math.min(Number(v.trim()) * 1000, MAX_RETRY_AFTER_MS);
   const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.min(at - Date.now(), 10 * 60_000));
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.min(at - Date.now(), MAX_RETRY_AFTER_MS));
 }
 
 /**

@@ -1,11 +1,16 @@
 import {
   ApiException,
   CoreV1Api,
+  createConfiguration,
   CustomObjectsApi,
+  Health,
   KubeConfig,
   PatchStrategy,
+  ServerConfiguration,
   setHeaderOptions,
   VersionApi,
+  type Configuration,
+  type RequestContext,
   type CoreV1Event,
   type V1Node,
   type V1Pod,
@@ -22,6 +27,28 @@ import {
 
 export const AUTOSCALER_GROUP = 'autoscaler.vpsie.com';
 export const AUTOSCALER_VERSION = 'v1alpha1';
+/** Sent with every request, so that the apiserver's audit log tells the product's requests from anyone else's. */
+export const KUBERNETES_USER_AGENT = 'vpsie-runbook/0.1.0';
+
+/** `kubeConfig.makeApiClient(api)`, with the product's User-Agent on every request. */
+function makeApiClient<T>(kubeConfig: KubeConfig, api: new (config: Configuration) => T): T {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error('No active cluster!');
+  return new api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: {
+        default: {
+          getName: () => 'default',
+          applySecurityAuthentication: async (context: RequestContext) => {
+            await kubeConfig.applySecurityAuthentication(context);
+            context.setHeaderParam('User-Agent', KUBERNETES_USER_AGENT);
+          },
+        },
+      },
+    }),
+  );
+}
 
 export interface KubernetesSettings {
   /** Path to a kubeconfig; unset means the usual search (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -41,11 +68,17 @@ export class KubernetesApiError extends Error {
     super(`${operation}: HTTP ${status}${serverMessage ? `: ${serverMessage}` : ''}`);
   }
   /**
+   * Set when a 403 came from an apiserver whose /readyz was failing: one that has just started refuses
+   * everyone until its authorization caches are filled (about 350 ms measured after a restart), so that
+   * refusal is no verdict on the identity's rights and is retried.
+   */
+  notReady = false;
+  /**
    * 400/401/403/404/409/422 will not change by retrying; anything else (5xx, 429, network) may. 409 is a failed
    * precondition (UID or resourceVersion): the object is no longer the one that was diagnosed.
    */
   get permanent(): boolean {
-    return [400, 401, 403, 404, 409, 422].includes(this.status);
+    return !this.notReady && [400, 401, 403, 404, 409, 422].includes(this.status);
   }
 }
 
@@ -119,9 +152,9 @@ export class KubernetesClient {
   private readonly version: VersionApi;
 
   constructor(readonly kubeConfig: KubeConfig) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.version = kubeConfig.makeApiClient(VersionApi);
+    this.custom = makeApiClient(kubeConfig, CustomObjectsApi);
+    this.core = makeApiClient(kubeConfig, CoreV1Api);
+    this.version = makeApiClient(kubeConfig, VersionApi);
   }
 
   // ---- VPSieNodes (runbook step 1, "Delete and Recreate") --------------------------------------------------
@@ -392,9 +425,23 @@ export class KubernetesClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof ApiException)
-        throw new KubernetesApiError(err.code, operation, serverMessage(err.body));
-      throw err;
+      if (!(err instanceof ApiException)) throw err;
+      const e = new KubernetesApiError(err.code, operation, serverMessage(err.body));
+      // Only a 403: the token was accepted, so /readyz answers it; a 401 (a token not accepted) is final.
+      if (err.code === 403 && !(await this.ready())) {
+        e.notReady = true;
+        e.message += ' (the apiserver was not ready yet)';
+      }
+      throw e;
+    }
+  }
+
+  /** Whether the apiserver says it is ready (`/readyz`, which every identity may read). */
+  private async ready(): Promise<boolean> {
+    try {
+      return await new Health(this.kubeConfig).readyz({ timeout: 5_000 });
+    } catch {
+      return false;
     }
   }
 }

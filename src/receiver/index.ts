@@ -3,7 +3,8 @@
  * worker), `npm run receiver` (on its own) and tests call.
  *
  * Modules: payload.ts (the v4 payload, zod), alerts.ts (what each alert means, pure), temporal.ts (starting,
- * joining and signalling runs), intake.ts (one notification, alert by alert, and its answer), server.ts (HTTP).
+ * joining and signalling runs), handled.ts (the firings already answered), limiter.ts (the bound on Temporal
+ * work in flight), intake.ts (one notification, alert by alert, and its answer), server.ts (HTTP).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -11,7 +12,9 @@ import { Client, type ConnectionLike } from '@temporalio/client';
 import { resolveInput, type RunbookOptions } from '../runbook/input';
 import { DEFAULT_ALERT_NAMES } from './alerts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RECEIVER_HOST, DEFAULT_RECEIVER_PORT } from './defaults';
+import type { HandledOptions } from './handled';
 import type { VPSieNodeLister } from './intake';
+import type { LimiterOptions } from './limiter';
 import { startReceiverServer, type ReceiverServer, type TokenSource } from './server';
 import { RunbookDoor } from './temporal';
 
@@ -40,12 +43,16 @@ export interface ReceiverOptions {
   /** Deadline of the Temporal calls for one VPSieNode; default 10 s. */
   temporalTimeoutMs?: number;
   kubernetesTimeoutMs?: number;
+  /** Bounds of the record of answered firings (default 10,000 entries, 10 minutes; handled.ts). */
+  handled?: HandledOptions;
+  /** Bounds of the Temporal work in flight (default 16 decisions, 5,000 waiting, 5 s wait; limiter.ts). */
+  limits?: LimiterOptions;
   log?: (line: string) => void;
 }
 
 /**
  * The receiver's Temporal identity, unique to this receiver: a run's first event names the client that started
- * it, which is how the receiver tells a run it started from one another starter made a moment before.
+ * it, so a run's history says which receiver process started it.
  */
 function receiverIdentity(): string {
   return `vpsie-runbook-receiver ${process.pid}@${hostname()} ${randomUUID().slice(0, 8)}`;
@@ -65,6 +72,8 @@ export async function startReceiver(o: ReceiverOptions): Promise<ReceiverServer>
     taskQueue: o.taskQueue,
     ...(o.temporalTimeoutMs !== undefined ? { timeoutMs: o.temporalTimeoutMs } : {}),
     ...(o.runOptions ? { runOptions: o.runOptions } : {}),
+    ...(o.handled ? { handled: o.handled } : {}),
+    ...(o.limits ? { limits: o.limits } : {}),
   });
   return startReceiverServer({
     door,

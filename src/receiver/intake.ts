@@ -13,10 +13,18 @@ import type { VPSieNodeSnapshot } from '../runbook/types';
 import { toVPSieNodeSnapshot } from '../runbook/vpsienode';
 import { interpretAlert, selectFanOut, type AlertIntent } from './alerts';
 import type { WebhookPayload } from './payload';
-import { TemporalUnavailableError, type RunAnswer, type RunbookDoor } from './temporal';
+import {
+  ReceiverOverloadedError,
+  TemporalUnavailableError,
+  type RunAnswer,
+  type RunbookDoor,
+} from './temporal';
 
-/** How many alerts of one notification are worked on at once. */
-const CONCURRENCY = 4;
+/**
+ * How many alerts of one notification are worked on at once. Repeats are answered from memory and the door
+ * bounds what reaches Temporal across all notifications, so this only keeps one large notification in order.
+ */
+const CONCURRENCY = 16;
 export const DEFAULT_KUBERNETES_TIMEOUT_MS = 10_000;
 
 /** The one read a fan-out needs: `kubectl get vpsienodes -n <ns> -l <selector>` (KubernetesClient has it). */
@@ -39,6 +47,8 @@ export interface AlertAnswer {
 
 export interface IntakeAnswer {
   httpStatus: number;
+  /** `Retry-After` (seconds) when the receiver was overloaded. */
+  retryAfterSeconds?: number;
   body: {
     status: 'ok' | 'retry' | 'refused';
     message: string;
@@ -62,6 +72,7 @@ class Unhandled extends Error {
   constructor(
     message: string,
     readonly httpStatus: 500 | 503,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -69,6 +80,7 @@ class Unhandled extends Error {
 
 function failure(err: unknown): Unhandled {
   if (err instanceof Unhandled) return err;
+  if (err instanceof ReceiverOverloadedError) return new Unhandled(err.message, 503, err.retryAfterSeconds);
   if (err instanceof TemporalUnavailableError) return new Unhandled(err.message, 503);
   if (err instanceof KubernetesApiError)
     return new Unhandled(`Kubernetes: ${err.message}`, err.permanent ? 500 : 503);
@@ -116,6 +128,13 @@ async function act(
     ...intent.identity,
     endsAt: intent.endsAt ?? new Date((o.now ?? Date.now)()).toISOString(),
   };
+  // a NodeGroup's VPSieNodes are decided together (the door bounds the calls); the first failure fails the alert
+  const all = async (work: Promise<RunAnswer>[]): Promise<void> => {
+    const settled = await Promise.allSettled(work);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const r of settled) if (r.status === 'fulfilled') runs.push(r.value);
+  };
   if (intent.kind === 'vpsienode') {
     runs.push(
       intent.firing
@@ -125,8 +144,7 @@ async function act(
     return;
   }
   if (!intent.firing) {
-    for (const ref of await o.door.openRunsOf(intent.nodeGroup))
-      runs.push(await o.door.resolve(ref, resolved));
+    await all((await o.door.openRunsOf(intent.nodeGroup)).map((ref) => o.door.resolve(ref, resolved)));
     if (!runs.length)
       answer.reason = `no open run of NodeGroup ${intent.nodeGroup.namespace}/${intent.nodeGroup.name}`;
     return;
@@ -140,8 +158,7 @@ async function act(
   answer.skipped = skipped.map((s) => ({ vpsieNode: `${s.ref.namespace}/${s.ref.name}`, why: s.why }));
   if (!targets.length)
     answer.reason = `no VPSieNode of NodeGroup ${intent.nodeGroup.namespace}/${intent.nodeGroup.name} is Failed or past the controller's limit (${nodes.length} listed)`;
-  for (const t of targets)
-    runs.push(await o.door.fire(t.ref, { ...intent.origin }, intent.severity, intent.identity));
+  await all(targets.map((t) => o.door.fire(t.ref, { ...intent.origin }, intent.severity, intent.identity)));
 }
 
 /** Runs `fn` over `items`, at most `limit` at once, keeping the order of the results. */
@@ -206,6 +223,7 @@ export async function takeNotification(payload: WebhookPayload, o: IntakeOptions
     };
 
   let worst = 200;
+  let retryAfter: number | undefined;
   const alerts = await pool(intents, CONCURRENCY, async (intent, i): Promise<AlertAnswer> => {
     const answer = base(i);
     if (intent.kind === 'ignored' || intent.kind === 'invalid')
@@ -220,11 +238,13 @@ export async function takeNotification(payload: WebhookPayload, o: IntakeOptions
     } catch (err) {
       const f = failure(err);
       worst = Math.max(worst, f.httpStatus);
+      if (f.retryAfterSeconds !== undefined) retryAfter = Math.max(retryAfter ?? 0, f.retryAfterSeconds);
       return { ...answer, result: 'failed', reason: f.message };
     }
   });
   return {
     httpStatus: worst,
+    ...(worst === 503 && retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
     body: { status: worst === 200 ? 'ok' : 'retry', message: summary(alerts), alerts, ...truncated },
   };
 }

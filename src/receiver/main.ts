@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   if (early !== null) return early;
   const loaded = await loadProcessConfig((c) => {
     if (!c.receiver) throw new ConfigError(['RECEIVER_PORT is 0 or off: the receiver needs a port']);
-  });
+  }, 'receiver');
   if (typeof loaded === 'number') return loaded;
   const { config, security } = loaded;
   const rc = config.receiver as ReceiverConfig;

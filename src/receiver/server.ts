@@ -169,7 +169,13 @@ export async function startReceiverServer(o: ReceiverServerOptions): Promise<Rec
         message: `not an Alertmanager webhook payload (version 4): ${parsed.problems.join('; ')}`,
       });
     const answer = await takeNotification(parsed.payload, o);
-    return json(answer.httpStatus, answer.body);
+    return json(
+      answer.httpStatus,
+      answer.body,
+      answer.retryAfterSeconds !== undefined
+        ? { 'retry-after': String(answer.retryAfterSeconds) }
+        : undefined,
+    );
   };
 
   const route = async (req: http.IncomingMessage): Promise<Answer> => {

@@ -1,7 +1,9 @@
 /**
  * The receiver's side of Temporal: start or join a VPSieNode's run (`startRunbook`), recognise a repeat of a
  * firing whose run has closed, tell open runs that their alert resolved, and answer whether Temporal is there.
- * Every call has a deadline, so an unreachable server is an answer (503) within it, not a hang.
+ * Every call has a deadline, so an unreachable server is an answer (503) within it, not a hang. A firing this
+ * receiver has already answered is answered again from its record (handled.ts) without a call, and the work
+ * that does reach Temporal is bounded (limiter.ts).
  */
 import {
   isGrpcServiceError,
@@ -20,6 +22,8 @@ import { ORIGIN_MEMO_KEY, startRunbook, type RunOrigin } from '../temporal/start
 import { alertResolvedSignal } from '../workflows/messages';
 import { NodeGroup as NodeGroupAttribute } from '../workflows/search-attributes';
 import { sameFiring, type AlertIdentity } from './alerts';
+import { firingKey, HandledFirings, type HandledOptions } from './handled';
+import { Limiter, LimiterFullError, type LimiterOptions } from './limiter';
 
 /** Deadline of the Temporal calls for one VPSieNode (a few calls in a row); a bounded answer for Alertmanager. */
 export const DEFAULT_TEMPORAL_TIMEOUT_MS = 10_000;
@@ -30,7 +34,8 @@ const MAX_CLOSED_RUNS = 200;
 
 /**
  * What happened to one VPSieNode's run:
- * - `started`: a new run; `joined`: the run already open for the VPSieNode (repeats, or another alert);
+ * - `started`: a new run; `joined`: the run already open for the VPSieNode (repeats, or another alert); a repeat
+ *   answered from the receiver's record names the run this firing started or joined, open when Temporal was asked;
  * - `repeat`: this firing's run has closed and the alert still fires: nothing started (a new firing would);
  * - `signalled`: the open run was told that the alert resolved; `no-open-run`: resolved, and no run is open.
  */
@@ -48,6 +53,13 @@ export interface RunAnswer {
 /** Temporal could not be reached or refused the call: the alert was not handled; Alertmanager should retry. */
 export class TemporalUnavailableError extends Error {
   override name = 'TemporalUnavailableError';
+}
+
+/** Too much Temporal work in flight already: the alert was not handled; Alertmanager should retry a bit later. */
+export class ReceiverOverloadedError extends TemporalUnavailableError {
+  override name = 'ReceiverOverloadedError';
+  /** Retry-After of the answer: about how long a full line takes to clear. */
+  readonly retryAfterSeconds = 5;
 }
 
 /** gRPC status codes that mean the server was not there (in time): UNAVAILABLE, DEADLINE_EXCEEDED. */
@@ -72,7 +84,14 @@ export interface RunbookDoorOptions {
   timeoutMs?: number;
   /** Options every run started here gets (tests and the demo shorten the waits); the alert's severity is added. */
   runOptions?: RunbookOptions;
+  /** Bounds of the record of answered firings (handled.ts); `maxEntries: 0` keeps none. */
+  handled?: HandledOptions;
+  /** Bounds of the Temporal work in flight (limiter.ts). */
+  limits?: LimiterOptions;
 }
+
+/** What the record keeps of a firing's answer. */
+type Recorded = Pick<RunAnswer, 'action' | 'runId' | 'why'>;
 
 interface LatestRun {
   runId: string;
@@ -87,14 +106,21 @@ export class RunbookDoor {
   private readonly taskQueue: string;
   private readonly timeoutMs: number;
   private readonly runOptions: RunbookOptions;
-  /** One decision at a time per workflow id in this process, so "started" and "repeat" are decided in order. */
+  /**
+   * One decision at a time per workflow id in this process, so "started" and "repeat" are decided in order, and
+   * identical alerts that arrive together wait for the first one's answer and take it from the record.
+   */
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly handled: HandledFirings<Recorded>;
+  private readonly limiter: Limiter;
 
   constructor(options: RunbookDoorOptions) {
     this.client = options.client;
     this.taskQueue = options.taskQueue;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TEMPORAL_TIMEOUT_MS;
     this.runOptions = options.runOptions ?? {};
+    this.handled = new HandledFirings(options.handled);
+    this.limiter = new Limiter(options.limits);
   }
 
   /** The options runs started here get (the fan-out uses their controller limits). */
@@ -104,7 +130,8 @@ export class RunbookDoor {
 
   /**
    * A firing alert for one VPSieNode: joins its open run, or starts one, unless a closed run already answered
-   * this very firing (same fingerprint and startsAt in its memo `origin`).
+   * this very firing (same fingerprint and startsAt in its memo `origin`). A firing answered here before (within
+   * the record's bounds) gets that answer again without asking Temporal.
    */
   async fire(
     ref: VPSieNodeRef,
@@ -114,36 +141,81 @@ export class RunbookDoor {
   ): Promise<RunAnswer> {
     const workflowId = workflowIdFor(ref);
     const base = { vpsieNode: `${ref.namespace}/${ref.name}`, workflowId };
-    return this.serialized(workflowId, () =>
-      this.call(async () => {
-        const latest = await this.latestRun(workflowId);
-        if (latest && !latest.open) {
-          const earlier = sameFiring(latest.origin, identity)
-            ? latest
-            : await this.closedRunOfFiring(workflowId, identity);
-          if (earlier)
-            return {
+    const key = firingKey(workflowId, identity.fingerprint, identity.startsAt);
+    return (
+      this.fromRecord(key, base) ??
+      this.serialized(workflowId, async () => {
+        // an identical alert that came together with this one may have been answered meanwhile
+        const recorded = this.fromRecord(key, base);
+        if (recorded) return recorded;
+        const { answer, final } = await this.decideFiring(workflowId, base, ref, origin, severity, identity);
+        if (final) this.handled.set(key, { action: answer.action, runId: answer.runId, why: answer.why });
+        return answer;
+      })
+    );
+  }
+
+  /**
+   * The record's answer to a repeat: a firing whose run this is joins it (as a start would have, the run being
+   * open when Temporal was asked); one whose closed run answered it is that repeat again.
+   */
+  private fromRecord(key: string, base: { vpsieNode: string; workflowId: string }): RunAnswer | undefined {
+    const e = this.handled.get(key);
+    if (!e) return undefined;
+    const { action, runId, why } = e.value;
+    if (action === 'repeat') return { ...base, action, ...(runId ? { runId } : {}), ...(why ? { why } : {}) };
+    runsStarted.inc({ source: 'alertmanager', result: 'joined' });
+    return {
+      ...base,
+      action: 'joined',
+      ...(runId ? { runId } : {}),
+      why: `a repeat of this firing, which ${action} run ${runId} at ${new Date(e.at).toISOString()} (answered from this receiver's record)`,
+    };
+  }
+
+  /**
+   * Asks Temporal. `final`: the answer holds for every repeat of this firing, so the record may keep it: the run
+   * carries this firing (started for it, or a closed run of it); a run it only joined does not when another
+   * alert started it, since once that run closes a repeat of this firing starts a run of its own.
+   */
+  private decideFiring(
+    workflowId: string,
+    base: { vpsieNode: string; workflowId: string },
+    ref: VPSieNodeRef,
+    origin: RunOrigin,
+    severity: Severity | null,
+    identity: AlertIdentity,
+  ): Promise<{ answer: RunAnswer; final: boolean }> {
+    return this.call(async () => {
+      const latest = await this.latestRun(workflowId);
+      if (latest && !latest.open) {
+        const earlier = sameFiring(latest.origin, identity)
+          ? latest
+          : await this.closedRunOfFiring(workflowId, identity);
+        if (earlier)
+          return {
+            answer: {
               ...base,
               action: 'repeat' as const,
               runId: earlier.runId,
               why: `run ${earlier.runId} for this firing (startsAt ${identity.startsAt}) ended ${earlier.status}; a new firing starts a new run`,
-            };
-        }
-        const started = await startRunbook(
-          this.client,
-          { ...ref, options: { ...this.runOptions, ...(severity ? { severity } : {}) } },
-          { taskQueue: this.taskQueue, origin },
-        );
-        const action =
-          latest?.open && latest.runId === started.runId
-            ? 'joined'
-            : (await this.startedHere(workflowId, started.runId))
-              ? 'started'
-              : 'joined';
-        runsStarted.inc({ source: 'alertmanager', result: action });
-        return { ...base, action, runId: started.runId };
-      }),
-    );
+            },
+            final: true,
+          };
+      }
+      const started = await startRunbook(
+        this.client,
+        { ...ref, options: { ...this.runOptions, ...(severity ? { severity } : {}) } },
+        { taskQueue: this.taskQueue, origin },
+      );
+      // the server says whether this start made the run or found one open (another replica's, the CLI's)
+      const action = started.started ? 'started' : 'joined';
+      runsStarted.inc({ source: 'alertmanager', result: action });
+      const ofThisFiring =
+        started.started ||
+        (latest?.open === true && latest.runId === started.runId && sameFiring(latest.origin, identity));
+      return { answer: { ...base, action, runId: started.runId }, final: ofThisFiring };
+    });
   }
 
   /** A resolved alert for one VPSieNode: its open run is told (signal `alertResolved`); none open, nothing to do. */
@@ -185,19 +257,24 @@ export class RunbookDoor {
     });
   }
 
-  /** Ready means Temporal answers: the frontend's own health check, within the deadline. */
+  /** Ready means Temporal answers: the frontend's own health check, within the deadline (never queued). */
   async ready(): Promise<void> {
     await this.call(async () => {
       await this.client.workflowService.getSystemInfo({});
-    });
+    }, false);
   }
 
-  /** Runs `fn` with the deadline; Temporal's failures become TemporalUnavailableError. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` with the deadline, once the limiter gives it a place (`limited`); Temporal's failures become
+   * TemporalUnavailableError, no place in time ReceiverOverloadedError.
+   */
+  private async call<T>(fn: () => Promise<T>, limited = true): Promise<T> {
+    const withDeadline = () => this.client.withDeadline(Date.now() + this.timeoutMs, fn);
     try {
-      return await this.client.withDeadline(Date.now() + this.timeoutMs, fn);
+      return await (limited ? this.limiter.run(withDeadline) : withDeadline());
     } catch (err) {
       if (err instanceof TemporalUnavailableError) throw err;
+      if (err instanceof LimiterFullError) throw new ReceiverOverloadedError(err.message);
       throw new TemporalUnavailableError(describeTemporalError(err, this.timeoutMs));
     }
   }
@@ -248,23 +325,5 @@ export class RunbookDoor {
       if (++seen >= MAX_CLOSED_RUNS) break;
     }
     return null;
-  }
-
-  /**
-   * Whether this process's start made the run, rather than someone else's start (another receiver replica, the
-   * CLI) a moment before: its first event names the client that started it. Unknown counts as started.
-   */
-  private async startedHere(workflowId: string, runId: string): Promise<boolean> {
-    try {
-      const page = await this.client.workflowService.getWorkflowExecutionHistory({
-        namespace: this.client.options.namespace,
-        execution: { workflowId, runId },
-        maximumPageSize: 1,
-      });
-      const identity = page.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.identity;
-      return !identity || identity === this.client.options.identity;
-    } catch {
-      return true;
-    }
   }
 }

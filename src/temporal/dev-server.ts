@@ -27,6 +27,12 @@ export interface DevServer {
   address: string;
   uiUrl: string | null;
   stop(): Promise<void>;
+  /**
+   * Stops the server and starts it again on the same address and database file (a server restart, as an upgrade
+   * or a crash-and-restart does it); resolves once it answers, with the new process's handle. `whileDown` runs
+   * between the two (the outage). Only for a server started from `binary`.
+   */
+  restart?(whileDown?: () => Promise<void>): Promise<DevServer>;
 }
 
 const SA_TYPE_NAMES: Record<string, string> = {
@@ -140,7 +146,16 @@ async function launchDevServer(
   }
   const uiUrl = opts.uiPort ? `http://${ip}:${opts.uiPort}` : null;
   opts.log?.(`Temporal dev server on ${address}${uiUrl ? `, Web UI at ${uiUrl}` : ''}`);
-  return { address, uiUrl, stop: () => stopProcess(child) };
+  return {
+    address,
+    uiUrl,
+    stop: () => stopProcess(child),
+    restart: async (whileDown) => {
+      await stopProcess(child);
+      await whileDown?.();
+      return launchDevServer(opts, binary, ip, port);
+    },
+  };
 }
 
 /** The last resort on a machine without the CLI or Go: the SDK fetches the dev server itself. */

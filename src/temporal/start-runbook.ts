@@ -1,5 +1,15 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import {
+  compileWorkflowOptions,
+  WorkflowClient,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowOptions,
+} from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+} from '@temporalio/common';
 import { DEFAULT_TASK_QUEUE } from '../config';
 import { InvalidInputError, resolveInput, workflowIdFor, type RunbookInput } from '../runbook';
 import type { provisioningFailedRunbook } from '../workflows';
@@ -89,6 +99,57 @@ export interface StartedRunbook {
    * the chain (continue-as-new included).
    */
   handle: WorkflowHandle<typeof provisioningFailedRunbook>;
+  /** True when this call created the run; false when it joined the run already open (the server's answer). */
+  started: boolean;
+}
+
+/**
+ * The SDK's WorkflowClient, also answering the start response's `started`: with USE_EXISTING its `start` hides
+ * whether the call created the run or joined the open one, which a starter would otherwise have to read from the
+ * run's history (the receiver counts both, and answers Alertmanager with which). The request is the one `start`
+ * builds; the client's interceptors are not run (the project configures none).
+ */
+class StartReportingClient extends WorkflowClient {
+  async startReporting(
+    workflowType: string,
+    options: WorkflowOptions & { args: unknown[] },
+  ): Promise<{ runId: string; started: boolean }> {
+    const request = await this.createStartWorkflowRequest({
+      workflowType,
+      headers: {},
+      options: compileWorkflowOptions(options),
+    });
+    try {
+      const response = await this.workflowService.startWorkflowExecution(request);
+      // `started` came with the conflict policies (USE_EXISTING) these starts rely on: a server that takes them says
+      return { runId: response.runId, started: response.started === true };
+    } catch (err) {
+      // as `start` does (gRPC status 6: ALREADY_EXISTS)
+      if ((err as { code?: unknown }).code === 6)
+        throw new WorkflowExecutionAlreadyStartedError(
+          'Workflow execution already started',
+          options.workflowId,
+          workflowType,
+        );
+      this.rethrowGrpcError(err, 'Failed to start Workflow', { workflowId: options.workflowId });
+    }
+  }
+}
+
+const reportingClients = new WeakMap<Client, StartReportingClient>();
+
+function reportingClientOf(client: Client): StartReportingClient {
+  let c = reportingClients.get(client);
+  if (!c) {
+    c = new StartReportingClient({
+      connection: client.connection,
+      namespace: client.options.namespace,
+      identity: client.options.identity,
+      dataConverter: client.options.dataConverter,
+    });
+    reportingClients.set(client, c);
+  }
+  return c;
 }
 
 /**
@@ -106,7 +167,7 @@ export async function startRunbook(
   const { ref } = resolveInput(input);
   const workflowId = workflowIdFor(ref);
   const origin = opts.origin ?? { source: 'api' };
-  const started = await client.workflow.start<typeof provisioningFailedRunbook>('provisioningFailedRunbook', {
+  const { runId, started } = await reportingClientOf(client).startReporting('provisioningFailedRunbook', {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId,
     args: [input],
@@ -117,5 +178,5 @@ export async function startRunbook(
   });
   // The start's own handle is tied to the first run it names, which for a joined chain may not be the first
   // run; a handle by id alone follows whatever run is current.
-  return { workflowId, runId: started.firstExecutionRunId, handle: client.workflow.getHandle(workflowId) };
+  return { workflowId, runId, handle: client.workflow.getHandle(workflowId), started };
 }

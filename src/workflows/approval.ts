@@ -50,10 +50,7 @@ export interface ApprovalState {
   pendingApproval: PendingApproval | null;
   /** Every decision received, in order: accepted ones, and refused signals (see refusedDecisions). */
   decisions: DecisionRecord[];
-  /**
-   * Decisions that did not count (signals, and updates refused after validation). Updates refused by the
-   * validator never reach the workflow's history, so the sender's error is their only record.
-   */
+  /** Decisions that did not count, by signal or update, with why (the latest MAX_REFUSED_RECORDS). */
   refusedDecisions: DecisionRecord[];
 }
 
@@ -105,27 +102,16 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalGate {
   setHandler(approveSignal, fromSignal('approve'));
   setHandler(rejectSignal, fromSignal('reject'));
 
-  setHandler(
-    decideUpdate,
-    // The validator passed, but a signal handled in the same activation may have decided the step since:
-    // check again, and a decision that no longer counts fails the update and is recorded.
-    (input) => {
-      const record = receive(input, 'update');
-      if (!record.accepted) {
-        return Promise.reject(
-          ApplicationFailure.nonRetryable(record.refusal ?? 'refused', 'DecisionRefused'),
-        );
-      }
-      return Promise.resolve(record);
-    },
-    {
-      // Synchronous, as the SDK requires; a refusal here changes nothing and is not written to history.
-      validator: (input) => {
-        const check = checkDecision(input, pending, allowList);
-        if (!check.accepted) throw new Error(check.message);
-      },
-    },
-  );
+  // No validator: a refusal by a validator leaves no trace in the run, and every refused decision (someone off
+  // the list, the wrong step, a second approval) must be recorded. The handler checks, records, and fails the
+  // update with the reason; `decisions` keeps at most MAX_REFUSED_RECORDS refusals.
+  setHandler(decideUpdate, (input) => {
+    const record = receive(input, 'update');
+    if (!record.accepted) {
+      return Promise.reject(ApplicationFailure.nonRetryable(record.refusal ?? 'refused', 'DecisionRefused'));
+    }
+    return Promise.resolve(record);
+  });
 
   return {
     async request(step, requestOptions = {}) {

@@ -30,10 +30,12 @@ import {
   type StormAnswer,
 } from '../runbook/lease';
 import { leaseNoticeSignal, leaseReleaseSignal } from './nodegroup-lease';
+import { HEARTBEAT_TIMEOUT } from './reads';
 
 /** One signal-with-start each: seconds; retried while the server is unreachable, never for bad input. */
 const { requestNodeGroupLease, reportNodeGroupFailure } = proxyActivities<RunbookActivities>({
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

@@ -40,7 +40,15 @@ import { createAnnouncer } from './announcements';
 import { createApprovalGate, type ApprovalGate } from './approval';
 import { legacyProvisioningFailedRunbook } from './legacy';
 import { alertResolvedSignal, statusQuery } from './messages';
-import { checkVPSieNode, escalate, gatherEvidence, resolveEscalation, stepFailure } from './reads';
+import {
+  checkVPSieNode,
+  escalate,
+  gatherEvidence,
+  localEvidence,
+  localReads,
+  resolveEscalation,
+  stepFailure,
+} from './reads';
 import { reportFailure } from './lease-client';
 import { executePlan, type Ending, type PlanLease } from './remediation';
 import { writeSearchAttributes } from './search-attribute-writes';
@@ -53,6 +61,11 @@ export const BOUNDED_RUNBOOK_PATCH = 'bounded-runbook';
  * runs with it go on to evidence, cause, plan, approval, remediation and verification.
  */
 export const WHOLE_RUNBOOK_PATCH = 'whole-runbook';
+/**
+ * Runs started before this patch read the VPSieNode and gather the evidence as (remote) activities; runs with it
+ * use local activities, so the diagnosis of a node that has already failed completes in the first workflow task.
+ */
+export const LOCAL_READS_PATCH = 'local-reads';
 
 /** The worker's metrics (src/metrics/sink.ts): a sink call is no command, so history and replay are unchanged. */
 const { runbookMetrics } = proxySinks<RunbookMetricsSinks>();
@@ -73,6 +86,9 @@ const { runbookMetrics } = proxySinks<RunbookMetricsSinks>();
 export async function provisioningFailedRunbook(input: RunbookInput): Promise<DiagnosisReport> {
   if (!patched(BOUNDED_RUNBOOK_PATCH)) return legacyProvisioningFailedRunbook(input);
   const whole = patched(WHOLE_RUNBOOK_PATCH);
+  const local = whole && patched(LOCAL_READS_PATCH);
+  const readVPSieNode = local ? localReads.checkVPSieNode : checkVPSieNode;
+  const readEvidence = local ? localEvidence.gatherEvidence : gatherEvidence;
 
   let resolved: ResolvedInput;
   try {
@@ -279,12 +295,12 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     enter('gathering-evidence');
     show();
     try {
-      evidence = await gatherEvidence.executeWithOptions(
+      evidence = await readEvidence.executeWithOptions(
         { summary: 'Steps 1-5: gather evidence (VPSieNode, Events, logs, VPSie, Node, NodeGroup)' },
         [{ ref, lastSeen, observedAt: now() }],
       );
     } catch (err) {
-      const error = stepFailure(err);
+      const error = stepFailure(err, 'gatherEvidence');
       return escalateAndFinish(
         'read-failed',
         `The evidence could not be read: ${error.message}`,
@@ -391,10 +407,10 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
 
     try {
       node = whole
-        ? await checkVPSieNode.executeWithOptions({ summary: 'Step 1: check VPSieNode status' }, [ref])
+        ? await readVPSieNode.executeWithOptions({ summary: 'Step 1: check VPSieNode status' }, [ref])
         : await checkVPSieNode(ref);
     } catch (err) {
-      const error = stepFailure(err);
+      const error = stepFailure(err, 'checkVPSieNode');
       log.warn('could not read the VPSieNode; ending the run', { ...error });
       if (!whole) return finish('read-failed', error);
       return escalateAndFinish(

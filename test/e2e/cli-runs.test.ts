@@ -189,12 +189,13 @@ test('refusals are told at once (exit 1) and change nothing: another step, a nam
   expect(stranger.stderr).toContain(
     `approve of ${STEP} refused by ${workflowId}: approver "mallory" is not on the allow-list (bob, carol)`,
   );
-  // Refused by the update's validator: not recorded, and the step still waits.
-  expect(await e.status(handle)).toMatchObject({
-    stage: 'awaiting-approval',
-    decisions: [],
-    pendingApproval: { stepId: STEP },
-  });
+  // Refused and recorded as refused; the step still waits.
+  const afterRefusals = await e.status(handle);
+  expect(afterRefusals).toMatchObject({ stage: 'awaiting-approval', pendingApproval: { stepId: STEP } });
+  expect(afterRefusals.decisions.map((d) => [d.stepId, d.approver, d.via, d.accepted])).toEqual([
+    ['wait-machine-gone', 'bob', 'update', false],
+    [STEP, 'mallory', 'update', false],
+  ]);
   const status = await cli('status', ref);
   expect(status.stdout).toContain('  who         bob, carol');
 
@@ -212,7 +213,7 @@ test('refusals are told at once (exit 1) and change nothing: another step, a nam
   expect(rejected.stdout).toMatch(new RegExp(`^rejected ${STEP} of ${workflowId} as carol at `));
   const report = await e.result(handle);
   expect(report.outcome).toBe('Rejected');
-  expect(report.decisions).toEqual([
+  expect(report.decisions?.filter((d) => d.accepted)).toEqual([
     expect.objectContaining({
       stepId: STEP,
       decision: 'reject',

@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { workflowIdFor, type DiagnosisReport } from '../../src/runbook';
 import { freePort } from '../../src/temporal/free-port';
 import { controlPlaneFromEnv, kubeconfigYaml } from '../support/control-plane';
+import { secret } from '../support/secrets';
 import { temporalAddress, uniqueTaskQueue } from '../support/temporal';
 
 jest.setTimeout(120_000);
@@ -150,7 +151,7 @@ it('npm run receiver: --help, and a bad value named before anything starts', () 
 
 it('npm run receiver: takes alerts on its own, counts them, and on SIGTERM answers the request in flight, then exits 0', async () => {
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const token = randomBytes(16).toString('hex');
+  const token = secret('receiver-token');
   writeFileSync(join(dir, 'token'), token);
   const taskQueue = uniqueTaskQueue('receiver-alone'); // no worker: the runs wait on the server
   const p = run(join('receiver', 'main.js'), {

@@ -6,8 +6,11 @@
  * The simulated controller gives nodes 10 minutes to provision or join, the runs 2 s to provision and 10 minutes
  * to join: a VPSieNode stuck in Provisioning is past the runs' limit while the controller still waits (the
  * NodeGroup fan-out picks it), one in Joining is within it (the fan-out leaves it, and its run stays open).
+ *
+ * The storm tests give a receiver of their own a TCP link to the server that they can hold or cut, to show what
+ * needs Temporal and what does not (repeats, answered from the receiver's record).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,17 +21,19 @@ import { KubernetesClient } from '../../src/clients/kubernetes';
 import { runsStarted } from '../../src/metrics';
 import { startReceiver, type IntakeAnswer, type ReceiverServer } from '../../src/receiver';
 import { workflowIdFor, type RunbookInput, type RunbookOptions } from '../../src/runbook';
-import { ORIGIN_MEMO_KEY } from '../../src/temporal/start-runbook';
+import { ORIGIN_MEMO_KEY, startRunbook } from '../../src/temporal/start-runbook';
 import { freePort } from '../../src/temporal/free-port';
 import { uniq } from '../support/cluster/test-helpers';
 import type { VPSieNodeObj } from '../support/cluster';
 import { kubeConfigFor } from '../support/kube';
 import { FAST_OPTIONS, RunbookE2E, type RunbookHandle } from '../support/runbook-e2e';
+import { secret } from '../support/secrets';
+import { temporalAddress, uniqueTaskQueue } from '../support/temporal';
 
 jest.setTimeout(90_000);
 
 const e = new RunbookE2E('receiver');
-const TOKEN = randomBytes(24).toString('hex');
+const TOKEN = secret('receiver-token');
 const MAX_BODY = 16 * 1024;
 const RUN_OPTIONS: RunbookOptions = { ...FAST_OPTIONS, provisioningLimit: '2s', joiningLimit: '10m' };
 let dir = '';
@@ -36,6 +41,11 @@ let receiver: ReceiverServer;
 /** A second receiver whose Temporal is a port nobody listens on. */
 let down: ReceiverServer;
 let downConnection: Connection;
+/**
+ * A receiver that keeps no record of the firings it answered, as one restarted (or another replica) has none:
+ * it finds a firing's closed run on the server (the run's memo, visibility).
+ */
+let fresh: ReceiverServer;
 
 beforeAll(async () => {
   await e.start('receiver', {
@@ -62,12 +72,22 @@ beforeAll(async () => {
     port: 0,
     temporalTimeoutMs: 1_500,
   });
+  fresh = await startReceiver({
+    connection: e.ctx.connection,
+    taskQueue: e.taskQueue,
+    kubernetes: new KubernetesClient(kubeConfigFor('runbook')),
+    host: '127.0.0.1',
+    port: 0,
+    runOptions: RUN_OPTIONS,
+    handled: { maxEntries: 0 },
+  });
 });
 
 afterAll(async () => {
   await receiver?.close();
   await down?.close();
   await downConnection?.close();
+  await fresh?.close();
   await e.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -196,6 +216,9 @@ async function visible(query: string, runIds: string[]): Promise<void> {
 }
 
 const runsOf = (answer: Posted) => answer.body.alerts.flatMap((a) => a.runs ?? []);
+/** The `why` of an answer the receiver gave from its record of answered firings, without asking Temporal. */
+const RECORDED =
+  /^a repeat of this firing, which (started|joined) run \S+ at \S+ \(answered from this receiver's record\)$/;
 const startedCount = (result: 'started' | 'joined') =>
   runsStarted
     .get()
@@ -344,10 +367,16 @@ describe('an alert for one VPSieNode', () => {
     // Worker nodes count exceeds the allowed limit: nothing to fix here, the run hands it to people and closes
     expect((await e.result(h)).outcome).toBe('Escalated');
 
-    // Alertmanager repeats the alert, which still fires: nothing new
+    // Alertmanager repeats the alert, which still fires: nothing new. This receiver answers from its record...
     const repeat = await post(notification([{ labels }]));
     expect(repeat.status).toBe(200);
     expect(runsOf(repeat)).toEqual([
+      expect.objectContaining({ action: 'joined', runId: firstRun, why: expect.stringMatching(RECORDED) }),
+    ]);
+    // ...and one without that record (restarted, another replica) finds this firing's closed run on the server
+    const elsewhere = await post(notification([{ labels }]), { to: fresh, token: null });
+    expect(elsewhere.status).toBe(200);
+    expect(runsOf(elsewhere)).toEqual([
       expect.objectContaining({
         action: 'repeat',
         runId: firstRun,
@@ -424,9 +453,13 @@ describe('an alert for a NodeGroup', () => {
       expect((await e.result(h)).outcome).toBe('Escalated');
       firstRuns.set(vn.metadata.name, (await latestRun(vn.metadata.name))!.runId);
     }
-    // the NodeGroup alert's repeats start nothing
+    // the NodeGroup alert's repeats start nothing, whether answered from the record or found on the server
     const repeat = await post(payload);
-    expect(repeat.body.alerts[0].runs?.map((r) => r.action)).toEqual(['repeat', 'repeat']);
+    expect(repeat.body.alerts[0].runs?.map((r) => [r.action, r.runId])).toEqual(
+      [failed, stuck].map((vn) => ['joined', firstRuns.get(vn.metadata.name)]),
+    );
+    const repeatElsewhere = await post(payload, { to: fresh, token: null });
+    expect(repeatElsewhere.body.alerts[0].runs?.map((r) => r.action)).toEqual(['repeat', 'repeat']);
 
     // the failed node's own alert is another alert: a run of its own
     const own = await post(
@@ -439,17 +472,27 @@ describe('an alert for a NodeGroup', () => {
       firstRuns.get(failed.metadata.name)!,
       runsOf(own)[0].runId!,
     ]);
-    // and when both alerts keep firing, neither's repeats start anything: the NodeGroup alert's run is older
-    const groupAgain = await post(payload);
-    expect(groupAgain.body.alerts[0].runs?.map((r) => [r.vpsieNode, r.action, r.runId])).toEqual(
-      [failed, stuck]
-        .map((vn) => [`${e.t.ns}/${vn.metadata.name}`, 'repeat', firstRuns.get(vn.metadata.name)])
-        .sort(),
-    );
-    const ownAgain = await post(
-      notification([{ labels: perNode('VPSieNodeProvisioningFailed', failed.metadata.name) }]),
-    );
-    expect(runsOf(ownAgain).map((r) => r.action)).toEqual(['repeat']);
+    // and when both alerts keep firing, neither's repeats start anything, even at a receiver that has no record
+    // of them: the NodeGroup alert's run is older, and found on the server
+    for (const to of [receiver, fresh]) {
+      const groupAgain = await post(payload, { to, token: to === fresh ? null : TOKEN });
+      expect(groupAgain.body.alerts[0].runs?.map((r) => [r.vpsieNode, r.action, r.runId])).toEqual(
+        [failed, stuck]
+          .map((vn) => [
+            `${e.t.ns}/${vn.metadata.name}`,
+            to === fresh ? 'repeat' : 'joined',
+            firstRuns.get(vn.metadata.name),
+          ])
+          .sort(),
+      );
+      const ownAgain = await post(
+        notification([{ labels: perNode('VPSieNodeProvisioningFailed', failed.metadata.name) }]),
+        { to, token: to === fresh ? null : TOKEN },
+      );
+      expect(runsOf(ownAgain).map((r) => [r.action, r.runId])).toEqual([
+        [to === fresh ? 'repeat' : 'joined', runsOf(own)[0].runId],
+      ]);
+    }
     expect((await latestRun(failed.metadata.name))?.runId).toBe(runsOf(own)[0].runId);
 
     // the joining node's own alert starts its run; the NodeGroup alert's resolve reaches it
@@ -618,5 +661,212 @@ describe('health and readiness', () => {
     expect(received).toMatch(/"action":"started"/);
     // the node does not exist: its run ends at once
     expect((await e.result(handleOf(name) as RunbookHandle)).outcome).toBe('VPSieNodeGone');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// A storm: many notifications at once, nearly all of them repeats
+
+/**
+ * The receiver's TCP link to the dev server, which a test can hold (what the receiver sends waits) or cut:
+ * Temporal as the receiver sees it when the server is slow or gone, while the test reads the server directly.
+ */
+class TemporalLink {
+  private readonly server = net.createServer((c) => this.accept(c));
+  private readonly sockets = new Set<net.Socket>();
+  private holding = false;
+  private readonly pending: { socket: net.Socket; data: Buffer }[] = [];
+
+  async open(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
+  }
+
+  /** What the receiver sent while held. */
+  get held(): Buffer {
+    return Buffer.concat(this.pending.map((p) => p.data));
+  }
+
+  hold(): void {
+    this.holding = true;
+  }
+
+  release(): void {
+    this.holding = false;
+    for (const p of this.pending.splice(0)) p.socket.write(p.data);
+  }
+
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private accept(client: net.Socket): void {
+    const [host, port] = temporalAddress().split(':');
+    const upstream = net.connect(Number(port), host);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        this.sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (data: Buffer) =>
+      this.holding ? this.pending.push({ socket: upstream, data }) : upstream.write(data),
+    );
+    upstream.on('data', (data: Buffer) => client.write(data));
+  }
+}
+
+/** A receiver of its own, talking to Temporal through `link`, on a task queue no worker polls (runs stay open). */
+async function receiverVia(link: TemporalLink, extra: Partial<Parameters<typeof startReceiver>[0]> = {}) {
+  const connection = Connection.lazy({ address: await link.open() });
+  const own = await startReceiver({
+    connection,
+    taskQueue: uniqueTaskQueue('receiver-storm'),
+    kubernetes: null,
+    host: '127.0.0.1',
+    port: 0,
+    temporalTimeoutMs: 3_000,
+    ...extra,
+  });
+  return {
+    own,
+    post: (body: unknown) => post(body, { to: own, token: null }),
+    async close() {
+      await own.close();
+      await connection.close();
+      await link.cut().catch(() => undefined);
+    },
+  };
+}
+
+/** The runs on the server whose workflow id starts with that of VPSieNodes named `prefix`…, by workflow id. */
+async function runsOnServer(prefix: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const query = `WorkflowId STARTS_WITH '${workflowIdFor({ namespace: e.t.ns, name: prefix })}'`;
+  for await (const run of e.ctx.client.workflow.list({ query }))
+    out.set(run.workflowId, [...(out.get(run.workflowId) ?? []), run.runId]);
+  return out;
+}
+
+describe('an alert storm', () => {
+  test('identical notifications at once start one run per VPSieNode; their repeats are answered without Temporal', async () => {
+    const link = new TemporalLink();
+    const r = await receiverVia(link);
+    try {
+      const prefix = uniq('burst');
+      const names = Array.from({ length: 25 }, (_, i) => `${prefix}-${i}`);
+      const payloads = names.map((n) =>
+        notification([{ labels: perNode('VPSieNodeProvisioningFailed', n) }]),
+      );
+      // each VPSieNode's notification four times at once: an HA pair of Alertmanagers, and their retries
+      const burst = () => Promise.all(payloads.flatMap((p) => [p, p, p, p].map((x) => r.post(x))));
+
+      const first = await burst();
+      expect(first.map((a) => a.status)).toEqual(first.map(() => 200));
+      const runIds = names.map((name, i) => {
+        const runs = first.slice(4 * i, 4 * i + 4).flatMap(runsOf);
+        expect(runs.map((x) => [x.vpsieNode, x.action]).sort()).toEqual(
+          ['joined', 'joined', 'joined', 'started'].map((a) => [`${e.t.ns}/${name}`, a]),
+        );
+        expect(new Set(runs.map((x) => x.runId)).size).toBe(1);
+        return runs[0].runId!;
+      });
+      // on the server: one run for each, no other
+      await visible(`WorkflowId STARTS_WITH '${workflowIdFor({ namespace: e.t.ns, name: prefix })}'`, runIds);
+      const onServer = await runsOnServer(prefix);
+      expect([...onServer.values()].sort()).toEqual(runIds.map((id) => [id]).sort());
+
+      // Temporal out of reach: the repeats are still answered, from the receiver's record, naming the same runs
+      await link.cut();
+      const again = await burst();
+      expect(again.map((a) => a.status)).toEqual(again.map(() => 200));
+      expect(again.flatMap(runsOf)).toEqual(
+        runIds.flatMap((runId) =>
+          Array.from({ length: 4 }, () =>
+            expect.objectContaining({ action: 'joined', runId, why: expect.stringMatching(RECORDED) }),
+          ),
+        ),
+      );
+      // a new firing needs Temporal: 503 (Alertmanager retries), and nothing is started
+      const newFiring = await r.post(
+        notification([
+          { labels: perNode('VPSieNodeProvisioningFailed', names[0]), startsAt: '2025-05-01T12:00:00Z' },
+        ]),
+      );
+      expect(newFiring.status).toBe(503);
+      expect(newFiring.body.alerts[0].reason).toMatch(/^Temporal could not be reached within 3000 ms/);
+      expect(await runsOnServer(prefix)).toEqual(onServer);
+    } finally {
+      await r.close();
+    }
+  });
+
+  test('Temporal work is bounded: past the bound a new firing gets 503 with Retry-After, a repeat still its answer', async () => {
+    const link = new TemporalLink();
+    const r = await receiverVia(link, {
+      limits: { maxInFlight: 1, maxWaiting: 0 },
+      temporalTimeoutMs: 30_000,
+    });
+    try {
+      const [a, b, c] = ['a', 'b', 'c'].map((x) => uniq(`bound-${x}`));
+      const alert = (name: string) =>
+        notification([{ labels: perNode('VPSieNodeProvisioningTimeout', name) }]);
+      const first = await r.post(alert(a));
+      expect(runsOf(first).map((x) => x.action)).toEqual(['started']);
+
+      // the server is slow: b's decision takes the one place and waits at the link
+      link.hold();
+      const slow = r.post(alert(b));
+      const bId = Buffer.from(workflowIdFor({ namespace: e.t.ns, name: b }));
+      await e.t.waitFor(`the receiver's call about ${b} at the link`, async () => link.held.includes(bId));
+
+      const refused = await r.post(alert(c));
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(refused.body.status).toBe('retry');
+      expect(refused.body.alerts[0]).toMatchObject({
+        result: 'failed',
+        reason: 'overloaded: 1 of 1 Temporal decisions in flight and 0 waiting',
+      });
+      // a repeat needs no place: answered from the record
+      const repeat = await r.post(alert(a));
+      expect([repeat.status, runsOf(repeat)[0].action, runsOf(repeat)[0].why]).toEqual([
+        200,
+        'joined',
+        expect.stringMatching(RECORDED),
+      ]);
+
+      link.release();
+      expect(runsOf(await slow).map((x) => x.action)).toEqual(['started']);
+      // the refused alert started nothing; Alertmanager's retry does
+      expect(await latestRun(c)).toBeNull();
+      expect(runsOf(await r.post(alert(c))).map((x) => x.action)).toEqual(['started']);
+    } finally {
+      await r.close();
+    }
+  });
+
+  test('a run someone else started for another alert is joined, and asked about again on a repeat', async () => {
+    const name = uniq('other');
+    // the CLI (or another program) started the VPSieNode's run first
+    const { runId } = await startRunbook(
+      e.ctx.client,
+      { namespace: e.t.ns, name, options: RUN_OPTIONS },
+      { taskQueue: uniqueTaskQueue('receiver-other'), origin: { source: 'cli' } },
+    );
+    const payload = notification([{ labels: perNode('VPSieNodeProvisioningFailed', name) }]);
+    for (let i = 0; i < 2; i++) {
+      const answer = await post(payload);
+      // the server said the start found it open: joined, and not recorded (once that run closes, this alert's
+      // repeat starts a run of its own), so the repeat asks again
+      expect(runsOf(answer)).toEqual([expect.objectContaining({ action: 'joined', runId })]);
+      expect(runsOf(answer)[0].why).toBeUndefined();
+    }
+    await handleOf(name).terminate('test done');
   });
 });

@@ -358,8 +358,15 @@ test('refused decisions: an approver off the allow-list or a wrong step is refus
     "mallory's signal recorded",
     (s) => s.refusedDecisions.length > 0,
   );
-  // Refused by the update's validator: never in history, so only the signal is on record.
+  // Every refusal is on record, the updates' and the signal's.
   expect(afterSignal.refusedDecisions).toEqual([
+    expect.objectContaining({ approver: 'mallory', via: 'update', accepted: false }),
+    expect.objectContaining({
+      stepId: 'terminate-machine',
+      approver: 'alice',
+      via: 'update',
+      accepted: false,
+    }),
     expect.objectContaining({
       stepId: STEP,
       decision: 'approve',
@@ -378,6 +385,8 @@ test('refused decisions: an approver off the allow-list or a wrong step is refus
   const report = await e.result(handle);
   expect(report.outcome).toBe('Remediated');
   expect(report.decisions?.map((d) => [d.approver, d.via, d.accepted])).toEqual([
+    ['mallory', 'update', false],
+    ['alice', 'update', false],
     ['mallory', 'signal', false],
     ['alice', 'update', true],
   ]);

@@ -26,6 +26,7 @@ import { CONFIG_VARIABLES, loadConfig, type Config } from '../../src/config';
 import { NODEGROUP_LABEL } from '../../src/runbook/evidence';
 import { controlPlaneFromEnv, kubeconfigYaml, RBAC_FILES } from '../support/control-plane';
 import { createTestNamespace, kubeConfigFor, VPSieNodeFixtures } from '../support/kube';
+import { registerSecret } from '../support/secrets';
 
 const DIR = join(__dirname, '..', '..', 'deploy', 'kubernetes');
 type Obj = KubernetesObject & { [k: string]: unknown };
@@ -411,6 +412,8 @@ describe('deploy/kubernetes on the real kube-apiserver', () => {
         body: { spec: { audiences: [], expirationSeconds: 600 } },
       });
       const kc = new KubeConfig();
+      // registered: the suite's scans look for it in every history
+      registerSecret('kubernetes-token', token.status!.token);
       kc.loadFromString(kubeconfigYaml(controlPlaneFromEnv()!, token.status!.token, { user: 'receiver' }));
       return kc;
     }

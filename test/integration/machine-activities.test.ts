@@ -12,10 +12,11 @@ import { KubernetesClient } from '../../src/clients/kubernetes';
 import { CREATION_REQUESTED_ANNOTATION } from '../../src/runbook';
 import { rejectsWith } from '../support/expect-rejection';
 import { ClusterCleanup, createTestNamespace, kubeConfigFor, VPSieNodeFixtures } from '../support/kube';
+import { secret } from '../support/secrets';
 import { VPSieSimulator } from '../support/vpsie-simulator';
 import { VPSieClient } from '../../src/clients/vpsie';
 
-const TOKEN = 'machine-activity-secret-4R1';
+const TOKEN = secret('vpsie-token');
 const sim = new VPSieSimulator({ token: TOKEN });
 const fixtures = new VPSieNodeFixtures();
 const cleanup = new ClusterCleanup();

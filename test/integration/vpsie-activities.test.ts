@@ -6,10 +6,11 @@ import { createVPSieActivities } from '../../src/activities/vpsie';
 import { VPSieClient } from '../../src/clients/vpsie';
 import type { MachineQuery } from '../../src/runbook';
 import { rejectsWith } from '../support/expect-rejection';
+import { secret } from '../support/secrets';
 import { TestWorker, uniqueTaskQueue, type TemporalTestContext } from '../support/temporal';
 import { VPSieSimulator, capacityFault } from '../support/vpsie-simulator';
 
-const TOKEN = 'vps-activity-secret-7Q2';
+const TOKEN = secret('vpsie-token');
 const sim = new VPSieSimulator({ token: TOKEN });
 let activities: ReturnType<typeof createVPSieActivities>;
 
@@ -101,11 +102,18 @@ describe('VPSie activities', () => {
   });
 
   it('leaves Retry-After to Temporal: retryable, with the API’s delay as the next retry delay', async () => {
-    sim.inject({ path: '/sshkeys', fault: { type: 'status', status: 429, retryAfter: 120 } });
+    sim.inject({ path: '/sshkeys', fault: { type: 'status', status: 429, retryAfter: 20 } });
     const f = await failure(activities.checkSSHKeys(['1']));
     expect(f).toMatchObject({ type: 'VPSieRateLimited', nonRetryable: false });
-    expect(f.nextRetryDelay).toBe(120_000);
+    expect(f.nextRetryDelay).toBe(20_000);
     expect(sim.requests).toHaveLength(1);
+  });
+
+  it('follows a Retry-After only up to the retry policy’s longest interval (one minute)', async () => {
+    sim.inject({ path: '/sshkeys', fault: { type: 'status', status: 429, retryAfter: 86_400 } });
+    const f = await failure(activities.checkSSHKeys(['1']));
+    expect(f).toMatchObject({ type: 'VPSieRateLimited', nonRetryable: false });
+    expect(f.nextRetryDelay).toBe(60_000);
   });
 
   it('a bad argument is a non-retryable InvalidInput, before any request', async () => {

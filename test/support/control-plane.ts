@@ -25,6 +25,8 @@ import { freePorts } from '../../src/temporal/free-port';
 export const RUNBOOK_USER = 'vpsie-runbook';
 /** Namespace of the ServiceAccount `vpsie-runbook` that deploy/kubernetes binds for real clusters. */
 export const RUNBOOK_NAMESPACE = 'vpsie-runbook';
+/** A static-token user no role is bound to (only system:authenticated): what a refused identity looks like. */
+export const NO_ROLE_USER = 'no-role-bound';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CRD_DIR = path.join(REPO_ROOT, 'deploy', 'crds');
@@ -52,10 +54,20 @@ export interface ControlPlane extends ControlPlaneEndpoint {
   runbookUser: string;
   /** Namespace of the deploy ServiceAccount `vpsie-runbook` (exists in the harness's control plane). */
   runbookNamespace: string;
+  /** Bearer token of {@link NO_ROLE_USER}, when this control plane has one. */
+  noRoleToken?: string;
+  /** The audit log (JSON lines, Metadata level), when started with `auditLog`. */
+  auditLog?: string;
   /** Work directory (certs, tokens, logs, etcd data); undefined for a control plane taken from env vars. */
   workDir?: string;
   /** Kills etcd and kube-apiserver (SIGTERM, then SIGKILL after a bound), waits, removes the temp dir. */
   stop(): Promise<void>;
+  /**
+   * Stops kube-apiserver (SIGTERM) and starts it again on the same port, certificates and etcd (kept running),
+   * resolving once it answers /readyz again; `whileDown` runs in between (the outage). A control plane taken
+   * from env vars is not ours to restart: it throws.
+   */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 export interface StartControlPlaneOptions {
@@ -67,7 +79,25 @@ export interface StartControlPlaneOptions {
   extraApiServerArgs?: string[];
   /** Bound for the whole startup (default 90 s). */
   timeoutMs?: number;
+  /**
+   * Write an audit log: every request (but the apiserver's own and health probes) at Metadata level (who, what,
+   * User-Agent, status; no bodies), one JSON line each, at this path, or `<workDir>/audit.log` when true.
+   */
+  auditLog?: boolean | string;
 }
+
+/** The audit policy: Metadata level (no bodies), one line per request (its end), without the apiserver's own. */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+omitManagedFields: true
+rules:
+  - level: None
+    users: ['system:apiserver']
+  - level: None
+    nonResourceURLs: ['/readyz', '/readyz/*', '/healthz', '/healthz/*', '/livez', '/livez/*']
+  - level: Metadata
+`;
 
 export interface ControlPlaneBinaries {
   etcd: string;
@@ -333,7 +363,8 @@ export function kubeconfigYaml(
 
 /**
  * Env vars that describe a running control plane (for Jest global setup -> test files):
- * KUBE_TEST_SERVER, KUBE_TEST_ADMIN_TOKEN, KUBE_TEST_RUNBOOK_TOKEN, KUBE_TEST_CA_DATA (base64 of the PEM).
+ * KUBE_TEST_SERVER, KUBE_TEST_ADMIN_TOKEN, KUBE_TEST_RUNBOOK_TOKEN, KUBE_TEST_CA_DATA (base64 of the PEM),
+ * KUBE_TEST_NO_ROLE_TOKEN and KUBE_TEST_AUDIT_LOG when there are.
  */
 export function controlPlaneEnv(cp: ControlPlane): Record<string, string> {
   const env: Record<string, string> = {
@@ -342,6 +373,8 @@ export function controlPlaneEnv(cp: ControlPlane): Record<string, string> {
     KUBE_TEST_RUNBOOK_TOKEN: cp.runbookToken,
   };
   if (cp.caData) env.KUBE_TEST_CA_DATA = Buffer.from(cp.caData).toString('base64');
+  if (cp.noRoleToken) env.KUBE_TEST_NO_ROLE_TOKEN = cp.noRoleToken;
+  if (cp.auditLog) env.KUBE_TEST_AUDIT_LOG = cp.auditLog;
   return env;
 }
 
@@ -371,7 +404,11 @@ export function controlPlaneFromEnv(env: NodeJS.ProcessEnv = process.env): Contr
     runbookToken,
     runbookUser: RUNBOOK_USER,
     runbookNamespace: RUNBOOK_NAMESPACE,
+    ...(env.KUBE_TEST_NO_ROLE_TOKEN ? { noRoleToken: env.KUBE_TEST_NO_ROLE_TOKEN } : {}),
+    ...(env.KUBE_TEST_AUDIT_LOG ? { auditLog: env.KUBE_TEST_AUDIT_LOG } : {}),
     stop: async () => undefined,
+    restartApiServer: () =>
+      Promise.reject(new Error('the control plane from KUBE_TEST_* is not ours to restart')),
   };
 }
 
@@ -384,6 +421,9 @@ interface Proc {
   logFile: string;
   exit?: string;
   exited: Promise<void>;
+  /** How it was started, so that it can be started again the same way. */
+  bin: string;
+  args: string[];
 }
 
 const liveChildren = new Set<ChildProcess>();
@@ -415,7 +455,7 @@ function launch(name: string, bin: string, args: string[], workDir: string): Pro
   }
   installExitHook();
   liveChildren.add(child);
-  const proc: Proc = { name, child, logFile, exited: Promise.resolve() };
+  const proc: Proc = { name, child, logFile, exited: Promise.resolve(), bin, args };
   proc.exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       proc.exit = signal ? `killed by ${signal}` : `exited with code ${code}`;
@@ -511,12 +551,21 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
 
     const adminToken = randomBytes(24).toString('hex');
     const runbookToken = randomBytes(24).toString('hex');
+    const noRoleToken = randomBytes(24).toString('hex');
     // token,user,uid,"group1,group2"
     fs.writeFileSync(
       path.join(workDir, 'tokens.csv'),
-      `${adminToken},admin,admin,"system:masters"\n${runbookToken},${RUNBOOK_USER},${RUNBOOK_USER}\n`,
+      `${adminToken},admin,admin,"system:masters"\n${runbookToken},${RUNBOOK_USER},${RUNBOOK_USER}\n` +
+        `${noRoleToken},${NO_ROLE_USER},${NO_ROLE_USER}\n`,
       { mode: 0o600 },
     );
+    const auditLog =
+      opts.auditLog === true
+        ? path.join(workDir, 'audit.log')
+        : typeof opts.auditLog === 'string'
+          ? path.resolve(opts.auditLog)
+          : undefined;
+    if (auditLog) fs.writeFileSync(path.join(workDir, 'audit-policy.yaml'), AUDIT_POLICY);
     const { publicKey, privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -573,6 +622,14 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           '--disable-admission-plugins=ServiceAccount',
           '--allow-privileged=true',
           '--profiling=false',
+          ...(auditLog
+            ? [
+                `--audit-policy-file=${path.join(workDir, 'audit-policy.yaml')}`,
+                `--audit-log-path=${auditLog}`,
+                // never rotated (0 would mean 100 MB): readers follow one file
+                '--audit-log-maxsize=1000000',
+              ]
+            : []),
           ...(opts.extraApiServerArgs ?? []),
         ],
         workDir,
@@ -683,6 +740,27 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     log(`control plane ready (CRDs and RBAC applied) after ${Date.now() - t0} ms`);
 
     let stopping: Promise<void> | undefined;
+    /** The same flags, port and --cert-dir (its serving certificate is reused), so clients keep trusting it. */
+    const restartApiServer = async (whileDown?: () => Promise<void>): Promise<void> => {
+      const at = procs.findIndex((p) => p.name === 'kube-apiserver');
+      if (stopping || at < 0) throw new Error('control plane: restartApiServer after stop()');
+      await terminate(procs[at], 10_000);
+      await whileDown?.();
+      procs[at] = launch('kube-apiserver', procs[at].bin, procs[at].args, workDir);
+      const started = Date.now();
+      const restartDeadline = started + (opts.timeoutMs ?? 90_000);
+      for (;;) {
+        if (procs[at].exit !== undefined) throw failure(`kube-apiserver ${procs[at].exit} after a restart`);
+        const res = await kubeRequest(ep, adminToken, 'GET', '/readyz', { timeoutMs: 5_000 }).catch(
+          () => null,
+        );
+        if (res?.status === 200) break;
+        if (Date.now() > restartDeadline)
+          throw failure('timed out waiting for kube-apiserver /readyz after a restart');
+        await sleep(100);
+      }
+      log(`kube-apiserver restarted, ready after ${Date.now() - started} ms`);
+    };
     return {
       server,
       caData,
@@ -690,8 +768,11 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       runbookToken,
       runbookUser: RUNBOOK_USER,
       runbookNamespace: RUNBOOK_NAMESPACE,
+      noRoleToken,
+      ...(auditLog ? { auditLog } : {}),
       workDir: workDir,
       stop: () => (stopping ??= cleanup()),
+      restartApiServer,
     };
   } catch (err) {
     // read the logs before cleanup removes them

@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import type { ChannelsConfig } from '../../src/channels';
 import type { ChannelName, Routes } from '../../src/runbook/routing';
 import { closeNow, listenOnLoopback } from './loopback-server';
+import { secret } from './secrets';
 
 export type SinkService = 'pagerduty' | 'slack' | 'webhook';
 
@@ -256,9 +257,9 @@ export class EscalationSink {
   /** PagerDuty incidents by dedup_key. */
   readonly incidents = new Map<string, Incident>();
   /** The secrets the sink's URLs and key hold: a test checks that none of them leaks. */
-  readonly routingKey = randomBytes(16).toString('hex');
-  private readonly slackSecret = randomBytes(12).toString('hex');
-  private readonly webhookSecret = randomBytes(12).toString('hex');
+  readonly routingKey = secret('pagerduty-routing-key');
+  private readonly slackSecret = secret('slack-webhook-url');
+  private readonly webhookSecret = secret('webhook-url');
   private readonly events = new EventEmitter();
   private readonly faults: Record<SinkService, ArmedFault[]> = { pagerduty: [], slack: [], webhook: [] };
   private server?: http.Server;

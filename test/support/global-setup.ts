@@ -52,7 +52,8 @@ export default async function globalSetup(): Promise<void> {
   const kubernetes = (async () => {
     // A fresh machine: install etcd and build kube-apiserver once (the script skips what is there).
     installIfMissing('control plane binaries', findControlPlaneBinaries, 'install-control-plane.sh');
-    const cp = await startControlPlane({ workDir: join(workDir, 'control-plane') });
+    // The audit log shows which identity every request of the product used (test/e2e/security.test.ts).
+    const cp = await startControlPlane({ workDir: join(workDir, 'control-plane'), auditLog: true });
     registerCleanup('control plane', cp.stop);
     Object.assign(process.env, controlPlaneEnv(cp));
   })();

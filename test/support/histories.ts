@@ -7,7 +7,16 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
-import { temporalAddress } from './temporal';
+
+/**
+ * The dev server started by global setup. Not taken from ./temporal, which installs the worker Runtime: the
+ * history scan after every file loads this module, and a file may install its own Runtime later.
+ */
+function devServerAddress(): string {
+  const address = process.env.TEMPORAL_TEST_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_TEST_ADDRESS is unset: run the tests through jest (global setup)');
+  return address;
+}
 
 export const HISTORY_DIR = join(__dirname, '..', 'fixtures', 'histories');
 
@@ -21,7 +30,7 @@ export async function recordHistory(workflowId: string, runId: string, file: str
       'workflow',
       'show',
       ...['--workflow-id', workflowId, '--run-id', runId],
-      ...['--output', 'json', '--address', temporalAddress()],
+      ...['--output', 'json', '--address', devServerAddress()],
     ],
     { encoding: 'utf8' },
   );

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { AUTOSCALER_GROUP, AUTOSCALER_VERSION } from '../../src/clients/kubernetes';
 import { VPSIENODE_LABEL, type VPSieNodeRef } from '../../src/runbook';
-import { controlPlaneFromEnv, kubeconfigYaml } from './control-plane';
+import { controlPlaneFromEnv, kubeconfigYaml, NO_ROLE_USER } from './control-plane';
 
 /** The identities the control plane's token file knows: an admin, and the runbook with only its own role. */
 export type Identity = 'admin' | 'runbook';
@@ -22,8 +22,17 @@ export function kubeConfigFor(identity: Identity): KubeConfig {
   return kc;
 }
 
-/** An identity the apiserver knows nothing good about: the admin, impersonating a user no role is bound to (403). */
+/**
+ * An identity the apiserver knows nothing good about (403): the static-token user `no-role-bound` when `user` is
+ * that one (the product's code is never handed the admin token), else the admin impersonating `user`.
+ */
 export function kubeConfigImpersonating(user: string): KubeConfig {
+  const cp = controlPlaneFromEnv();
+  if (user === NO_ROLE_USER && cp?.noRoleToken) {
+    const kc = new KubeConfig();
+    kc.loadFromString(kubeconfigYaml(cp, cp.noRoleToken, { user }));
+    return kc;
+  }
   const admin = kubeConfigFor('admin');
   const cluster = admin.getCurrentCluster();
   const adminUser = admin.getCurrentUser();

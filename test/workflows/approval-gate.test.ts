@@ -72,7 +72,7 @@ async function until(handle: Handle, ok: (s: GateView) => boolean, timeoutMs = 3
 
 const pendingIs = (stepId: string) => (s: GateView) => s.pendingApproval?.stepId === stepId;
 
-/** The validator's refusal: the update fails with the reason, as the sender sees it. */
+/** A refused decision: the update fails with the reason, as the sender sees it. */
 async function refused(handle: Handle, decision: Decision): Promise<string> {
   const err = await rejectsWith(
     handle.executeUpdate(decideUpdate, { args: [decision] }),
@@ -122,7 +122,7 @@ describe('approval gate', () => {
     expect(result.pendingChanges.map((p) => p?.stepId ?? null)).toEqual(['delete-vpsienode', null]);
   });
 
-  it('the validator refuses, saying why, and nothing changes: nothing pending, wrong step, approver not listed, reason over 1 KiB', async () => {
+  it('a refused update says why, changes nothing but the record of refusals: nothing pending, wrong step, approver not listed, reason over 1 KiB', async () => {
     const handle = await start({ allowList: ['alice', 'bob'], hold: true });
     const idle = await until(handle, () => true);
     expect(idle).toEqual({
@@ -135,7 +135,18 @@ describe('approval gate', () => {
     expect(
       await refused(handle, { stepId: 'delete-vpsienode', decision: 'approve', approver: 'alice' }),
     ).toBe('no approval is pending: nothing to approve (stepId "delete-vpsienode")');
-    expect(await handle.query(gateStateQuery)).toEqual(idle);
+    const afterIdleRefusal = await handle.query(gateStateQuery);
+    expect({ ...afterIdleRefusal, decisions: [], refusedDecisions: [] }).toEqual(idle);
+    expect(afterIdleRefusal.decisions).toEqual(afterIdleRefusal.refusedDecisions);
+    expect(afterIdleRefusal.refusedDecisions).toEqual([
+      expect.objectContaining({
+        stepId: 'delete-vpsienode',
+        approver: 'alice',
+        via: 'update',
+        accepted: false,
+        refusal: 'no approval is pending: nothing to approve (stepId "delete-vpsienode")',
+      }),
+    ]);
 
     await handle.signal(releaseSignal);
     const before = await until(handle, pendingIs('delete-vpsienode'));
@@ -165,16 +176,31 @@ describe('approval gate', () => {
       } as unknown as Decision),
     ).toBe('decision must be "approve" or "reject", got "maybe"');
 
-    // Still pending, nothing recorded, and the refusals left no trace in history.
-    expect(await handle.query(gateStateQuery)).toEqual(before);
-    expect(await updateEvents(handle)).toBe(0);
+    // Still pending, nothing else changed, and each refusal is on record, in the state and in history.
+    const after = await handle.query(gateStateQuery);
+    expect({ ...after, decisions: [], refusedDecisions: [] }).toEqual({
+      ...before,
+      decisions: [],
+      refusedDecisions: [],
+    });
+    expect(after.refusedDecisions.map((d) => [d.stepId, d.approver, d.via, d.accepted])).toEqual([
+      ['delete-vpsienode', 'alice', 'update', false],
+      ['terminate-vm', 'alice', 'update', false],
+      ['delete-vpsienode', 'mallory', 'update', false],
+      ['delete-vpsienode', 'Alice', 'update', false],
+      ['delete-vpsienode', 'bob', 'update', false],
+      ['delete-vpsienode', 'bob', 'update', false],
+    ]);
+    expect(after.decisions.filter((d) => d.accepted)).toEqual([]);
+    // each refused update: accepted for handling, completed with the refusal
+    expect(await updateEvents(handle)).toBe(12);
 
     await handle.executeUpdate(decideUpdate, {
       args: [{ stepId: 'delete-vpsienode', decision: 'reject', approver: 'bob', reason: 'change freeze' }],
     });
     const result = await handle.result();
     expect(result.results).toEqual(['rejected']);
-    expect(result.state.decisions).toEqual([
+    expect(result.state.decisions.filter((d) => d.accepted)).toEqual([
       expect.objectContaining({
         decision: 'reject',
         approver: 'bob',
@@ -182,7 +208,7 @@ describe('approval gate', () => {
         accepted: true,
       }),
     ]);
-    expect(result.state.refusedDecisions).toEqual([]);
+    expect(result.state.refusedDecisions).toHaveLength(6);
   });
 
   it('signals approve and reject; a signal that does not count changes nothing and is recorded as refused', async () => {
@@ -282,7 +308,11 @@ describe('approval gate', () => {
       await refused(handle, { stepId: 'delete-vpsienode', decision: 'approve', approver: 'alice' }),
     ).toMatch(/^no approval is pending/);
     await handle.signal(approveSignal, { stepId: 'delete-vpsienode', approver: 'alice' });
-    await until(handle, (s) => s.refusedDecisions.length === 1);
+    const late = await until(handle, (s) => s.refusedDecisions.length === 2);
+    expect(late.refusedDecisions.map((d) => [d.via, d.refusal])).toEqual([
+      ['update', expect.stringMatching(/^no approval is pending/)],
+      ['signal', expect.stringMatching(/^no approval is pending/)],
+    ]);
 
     await handle.signal(releaseSignal);
     const result = await handle.result();

@@ -143,11 +143,25 @@ function searchAttributeWrites(events: HistoryEvent[]): Record<string, unknown>[
 const { EventType } = temporal.api.enums.v1;
 const eventsOfType = (events: HistoryEvent[], type: keyof typeof EventType) =>
   events.filter((e) => e.eventType === EventType[type]);
-/** The activities a run scheduled, by type, in order. */
+/** What a local activity's marker records: its type and the attempt that completed it. */
+function localActivity(e: HistoryEvent): { type: string; attempt: number } | null {
+  const m = e.markerRecordedEventAttributes;
+  if (m?.markerName !== 'core_local_activity') return null;
+  const data = m.details?.data?.payloads?.[0];
+  const d = data
+    ? (defaultPayloadConverter.fromPayload(data) as { activity_type: string; attempt: number })
+    : null;
+  return d ? { type: d.activity_type, attempt: d.attempt } : null;
+}
+
+/** The activities a run scheduled, by type, in order; local activities as `local:<type>`. */
 const activitiesScheduled = (events: HistoryEvent[]) =>
-  eventsOfType(events, 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED').map(
-    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name,
-  );
+  events.flatMap((e) => {
+    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+      return [e.activityTaskScheduledEventAttributes?.activityType?.name];
+    const local = localActivity(e);
+    return local ? [`local:${local.type}`] : [];
+  });
 
 /** The search attribute writes every new run starts with. */
 const firstWrite = (name: string) => ({
@@ -251,8 +265,8 @@ describe('provisioningFailedRunbook', () => {
       // attributes written once per change.
       const [{ events }] = await chain(handle.workflowId, runId);
       expect(activitiesScheduled(events)).toEqual([
-        ...Array<string>(report.checks).fill('checkVPSieNode'),
-        'gatherEvidence',
+        ...Array<string>(report.checks).fill('local:checkVPSieNode'),
+        'local:gatherEvidence',
         'resolveEscalation',
       ]);
       expect(searchAttributeWrites(events)).toEqual([
@@ -345,7 +359,11 @@ describe('provisioningFailedRunbook', () => {
       expect(metadata.currentDetails).toBe(`VPSieNode ${namespace}/ng-a-stuck: Escalated (${why})`);
 
       const [{ events: history }] = await chain(handle.workflowId, runId);
-      expect(activitiesScheduled(history)).toEqual(['checkVPSieNode', 'gatherEvidence', 'escalate']);
+      expect(activitiesScheduled(history)).toEqual([
+        'local:checkVPSieNode',
+        'local:gatherEvidence',
+        'escalate',
+      ]);
       expect(searchAttributeWrites(history)).toEqual([
         firstWrite('ng-a-stuck'),
         { RunbookStage: 'gathering-evidence' },
@@ -420,7 +438,7 @@ describe('provisioningFailedRunbook', () => {
         expect.objectContaining({ finding: 'vpsienode-gone', value: 'not found' }),
       ]);
       const [{ events }] = await chain(handle.workflowId, runId);
-      expect(activitiesScheduled(events)).toEqual(['checkVPSieNode', 'gatherEvidence']);
+      expect(activitiesScheduled(events)).toEqual(['local:checkVPSieNode', 'local:gatherEvidence']);
       expect(searchAttributeWrites(events)).toEqual([
         firstWrite('never-created'),
         { RunbookStage: 'gathering-evidence' },
@@ -489,9 +507,12 @@ describe('provisioningFailedRunbook', () => {
       expect(description.typedSearchAttributes.get(RunbookOutcome)).toBe('Escalated');
       // A permanent answer is not retried: one attempt, then the hand-off.
       const [{ events }] = await chain(handle.workflowId, runId);
-      expect(activitiesScheduled(events)).toEqual(['checkVPSieNode', 'escalate']);
+      expect(activitiesScheduled(events)).toEqual(['local:checkVPSieNode', 'escalate']);
+      expect(events.map(localActivity).filter((a) => a !== null)).toEqual([
+        { type: 'checkVPSieNode', attempt: 1 },
+      ]);
       const started = eventsOfType(events, 'EVENT_TYPE_ACTIVITY_TASK_STARTED');
-      expect(started.map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1, 1]);
+      expect(started.map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1]);
       expect(searchAttributeWrites(events)).toEqual([
         firstWrite('ng-a-forbidden'),
         { RunbookStage: 'escalating' },
@@ -544,7 +565,7 @@ describe('provisioningFailedRunbook', () => {
       expect(eventsOfType(runs[0].events, 'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW')).toHaveLength(1);
       // Evidence is gathered once, by the last run.
       expect(
-        runs.flatMap((r) => activitiesScheduled(r.events)).filter((a) => a === 'gatherEvidence'),
+        runs.flatMap((r) => activitiesScheduled(r.events)).filter((a) => a === 'local:gatherEvidence'),
       ).toHaveLength(1);
       // The continued runs inherit the search attributes: across the whole chain each change is written once.
       expect(runs.flatMap((r) => searchAttributeWrites(r.events))).toEqual([

@@ -32,6 +32,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { closeNow, listenOnLoopback } from '../loopback-server';
+import { secret } from '../secrets';
 import {
   ManagedKubernetes,
   type AddSlaveMode,
@@ -105,10 +106,11 @@ function now(): number {
 }
 
 export class VPSieSimulator {
-  static readonly DEFAULT_TOKEN = 'sim-token-4f1c9a7e2b6d4e0f8a3b5c7d9e1f2a4b';
+  /** Random per process, and registered: the suite's scans look for it in every history and log. */
+  static readonly DEFAULT_TOKEN = secret('vpsie-token');
   static readonly DEFAULT_CREDENTIALS: SimCredentials = {
     clientId: 'sim-client-7e21',
-    clientSecret: 'sim-secret-b9d04c6a1f8e4d2b',
+    clientSecret: secret('vpsie-client-secret'),
   };
   static readonly BASE_PATH = '/v2';
 

@@ -1,0 +1,4 @@
+import { resolve } from 'node:path';
+
+/** The project's root (bench/ is one level down). */
+export const REPO_ROOT = resolve(__dirname, '..');
