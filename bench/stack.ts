@@ -160,6 +160,8 @@ export class Stack {
       RECEIVER_PORT: 'off',
       METRICS_HOST: '127.0.0.1',
       METRICS_PORT: String(await freePort()),
+      // glibc's allocator tuning, as a deployment sets it (Dockerfile, deploy/kubernetes), passed on when set
+      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
     };
     this.worker = await this.spawnChild('worker', [join(this.productRoot, 'dist', 'main.js')], env, (line) =>
       /worker polling task queue/.test(line) ? {} : undefined,

@@ -122,12 +122,19 @@ export async function runWaiting(ctx: PartContext, o: WaitingOptions) {
     const runs = await listRuns(client, waitingQuery);
     const statusMs: number[] = [];
     let notPending = 0;
+    // A query that fails (the server's query timeout, under load) is counted and reported, not fatal: it is
+    // part of what a person asking for status would have seen.
+    const failedQueries: string[] = [];
     for (const r of runs) {
       if (ctx.stopping()) throw new Stopped();
       const t0 = nowMs();
-      const s = await client.workflow.getHandle(r.workflowId, r.runId).query(statusQuery);
+      try {
+        const s = await client.workflow.getHandle(r.workflowId, r.runId).query(statusQuery);
+        if (s.pendingApproval?.stepId !== 'delete-vpsienode') notPending += 1;
+      } catch (err) {
+        failedQueries.push(`${r.workflowId}: ${err instanceof Error ? err.message : String(err)}`);
+      }
       statusMs.push(nowMs() - t0);
-      if (s.pendingApproval?.stepId !== 'delete-vpsienode') notPending += 1;
     }
     // list --pending-approval, in process
     const listDefault: number[] = [];
@@ -241,6 +248,8 @@ export async function runWaiting(ctx: PartContext, o: WaitingOptions) {
         runsWaiting: waiting,
         secondsUntilAllWaiting: (allWaitingAt - partStart) / 1000,
         statusQueriesWithoutPendingDeleteApproval: notPending,
+        statusQueriesFailed: failedQueries.length,
+        statusQueryFailures: failedQueries.slice(0, 10),
         worker: {
           pid: worker.pid,
           idleMB: r1(idleMB),

@@ -17,7 +17,6 @@
  * variables the global setup sets (Jest gives each test file its own copy of process.env).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
@@ -41,6 +40,7 @@ import {
 import { describeLeaks, scanHistories } from '../support/history-scan';
 import { connectTemporal } from '../support/temporal';
 import { VPSieSimulator } from '../support/vpsie-simulator';
+import { TcpFront } from '../support/tcp-front';
 
 jest.setTimeout(240_000);
 
@@ -64,44 +64,7 @@ const fileStart = new Date(Date.now() - 1_000);
  * /readyz, as a load balancer that health-checks /readyz does. Every client (the product, the simulated
  * controller, the test) reaches the apiserver through it.
  */
-class ApiServerFront {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async up(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, '127.0.0.1');
-      for (const sock of [client, upstream]) {
-        this.sockets.add(sock);
-        sock.once('close', () => this.sockets.delete(sock));
-        sock.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
-  }
-}
-let front: ApiServerFront;
+let front: TcpFront;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fault-servers-'));
@@ -111,7 +74,7 @@ beforeAll(async () => {
     startDevServer({ binary, dbFile: join(dir, 'temporal.sqlite'), searchAttributes: SEARCH_ATTRIBUTES }),
     startControlPlane({ workDir: join(dir, 'control-plane') }),
   ]);
-  front = new ApiServerFront(Number(new URL(cp.server).port));
+  front = new TcpFront(Number(new URL(cp.server).port));
   await front.up();
   Object.assign(process.env, controlPlaneEnv({ ...cp, server: `https://127.0.0.1:${front.port}` }), {
     TEMPORAL_TEST_ADDRESS: server.address,

@@ -23,7 +23,6 @@
  * seen by the simulators, attempts seen in the run's pending activity, never a fixed time.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiException } from '@kubernetes/client-node';
@@ -42,6 +41,7 @@ import { kubeConfigFor } from '../support/kube';
 import { FAST_OPTIONS, RunbookE2E, type RunbookHandle } from '../support/runbook-e2e';
 import { uniqueTaskQueue } from '../support/temporal';
 import { VPSieSimulator, type Fault, type RecordedRequest } from '../support/vpsie-simulator';
+import { TcpFront } from '../support/tcp-front';
 
 jest.setTimeout(300_000);
 
@@ -56,41 +56,7 @@ let channelWorkerRunning: Promise<void> | undefined;
 const channelQueue = uniqueTaskQueue('faultvc-channels');
 
 /** A TCP pass-through to the sink for PagerDuty: `down` refuses connections (and cuts open ones). */
-class Front {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly targetPort: number) {}
-  async up(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, '127.0.0.1');
-      for (const sock of [client, upstream]) {
-        this.sockets.add(sock);
-        sock.once('close', () => this.sockets.delete(sock));
-        sock.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
-  }
-}
-let pdFront: Front;
+let pdFront: TcpFront;
 
 /** Polls until `fn` answers something; fails naming `what`. */
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
@@ -314,7 +280,7 @@ beforeAll(async () => {
     mkdtemp(join(tmpdir(), 'faultvc-')).then((d) => (secretsDir = d)),
   ]);
   const port = Number(new URL(sink.url('pagerduty')).port);
-  pdFront = new Front(port);
+  pdFront = new TcpFront(port);
   await pdFront.up();
   const channels = await sink.channelsConfig(
     secretsDir,
