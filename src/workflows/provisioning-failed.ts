@@ -139,9 +139,9 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
   /** What `status` answers: the run's own fields and the approval gate's. */
   const view = (): RunbookStatus => (gate ? { ...status, ...gate.state() } : status);
   const show = (): void => setCurrentDetails(describeStatus(view(), Date.now()));
-  const enter = (stage: RunbookStage): void => {
+  const enter = (stage: RunbookStage, at = now()): void => {
     if (status.stage === stage) return;
-    Object.assign(status, { stage, stageSince: now() });
+    Object.assign(status, { stage, stageSince: at });
     writeSearchAttributes([{ key: sa.RunbookStage, value: stage }]);
   };
 
@@ -405,6 +405,9 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
       show();
     }
 
+    // Workflow time after a local activity is not the same on replay as it was live (Core moves it on by the
+    // activity's runtime, not always at the same point), so what status shows is timed from before the look.
+    const lookedAt = Date.now();
     try {
       node = whole
         ? await readVPSieNode.executeWithOptions({ summary: 'Step 1: check VPSieNode status' }, [ref])
@@ -423,7 +426,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     if (node) lastSeen = node;
     status.checks += 1;
     checksThisRun += 1;
-    const progress = assessProgress(node, Date.now(), {
+    const progress = assessProgress(node, lookedAt, {
       provisioningLimitMs: options.provisioningLimitMs,
       joiningLimitMs: options.joiningLimitMs,
     });
@@ -434,10 +437,10 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
     }
 
     // The controller still has time: look again at the next interval, or right at its deadline.
-    const untilDeadline = Math.max(0, Date.parse(progress.deadline) - Date.now());
+    const untilDeadline = Math.max(0, Date.parse(progress.deadline) - lookedAt);
     const wait = Math.max(1, Math.min(options.recheckIntervalMs, untilDeadline));
-    status.nextCheckAt = new Date(Date.now() + wait).toISOString();
-    enter('waiting-for-controller');
+    status.nextCheckAt = new Date(lookedAt + wait).toISOString();
+    enter('waiting-for-controller', new Date(lookedAt).toISOString());
     show();
     log.info('VPSieNode still within the controller limit; waiting', {
       reason: progress.reason,

@@ -246,6 +246,16 @@ describe('deploy/prometheus/kube-state-metrics-rbac.yaml on the real kube-apiser
   const subject = binding.subjects[0];
   let saToken = '';
   const asKsm = (urlPath: string) => kubeRequest(cp, saToken, 'GET', urlPath);
+  // A watch without a resourceVersion waits for the apiserver's watch cache to reach etcd's latest revision; on a
+  // busy machine it can give up first and say so in a 504 "Too large resource version" event, asking to retry
+  // (as client-go's reflector does). Retry on exactly that answer, a bounded number of times.
+  const watchOnce = async (urlPath: string) => {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await asKsm(urlPath);
+      if (attempt === 10 || !answer.text.includes('"ResourceVersionTooLarge"')) return answer;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  };
 
   beforeAll(async () => {
     expect(subject.kind).toBe('ServiceAccount');
@@ -306,7 +316,7 @@ describe('deploy/prometheus/kube-state-metrics-rbac.yaml on the real kube-apiser
       (i) => `${i.metadata.namespace}/${i.metadata.name}`,
     );
     expect(names).toContain(`${ns}/ng-a-abcde`);
-    const watch = await asKsm('/apis/autoscaler.vpsie.com/v1alpha1/vpsienodes?watch=1&timeoutSeconds=1');
+    const watch = await watchOnce('/apis/autoscaler.vpsie.com/v1alpha1/vpsienodes?watch=1&timeoutSeconds=1');
     expect(watch.status).toBe(200);
     expect(watch.text).toContain('ng-a-abcde');
     expect((await asKsm('/apis/apiextensions.k8s.io/v1/customresourcedefinitions')).status).toBe(200);
