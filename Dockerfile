@@ -17,6 +17,9 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# glibc's allocator with two arenas rather than eight per core: the worker's native side (the SDK's Core, its
+# threads) then keeps less memory it no longer uses (measured in README "Benchmark"; `npm start` sets it too)
+ENV MALLOC_ARENA_MAX=2
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

@@ -1,13 +1,14 @@
 /**
  * The product as `npm run build` lays it out (`dist/main.js`, `dist/cli/main.js`), compiled from src/ with swc
  * into the bench's directory: the worker whose memory is measured is then `node dist/main.js`, the product's own
- * entry point (it bundles its workflows at start, as deployed), with no compiler loaded into it, and the build
+ * entry point (with the workflow bundle `npm run build` writes beside it, as deployed), with no compiler loaded into it, and the build
  * never depends on the type check of work in progress (`npm run typecheck` is for that). Same approach as
  * test/support/cli.ts: a copy of package.json beside it and a link to the project's node_modules.
  */
 import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { transformFile } from '@swc/core';
+import { writeWorkflowBundle } from '../src/bundle-workflows';
 import { REPO_ROOT } from './paths';
 
 async function sources(dir: string): Promise<string[]> {
@@ -36,5 +37,6 @@ export async function buildProduct(root: string): Promise<string> {
       await writeFile(out, code);
     }),
   );
+  await writeWorkflowBundle(join(root, 'dist'), join(root, 'dist', 'workflows', 'index.js'));
   return root;
 }

@@ -143,8 +143,8 @@ export class Stack {
   /**
    * The product's worker, `node dist/main.js` as `npm start` runs it (configured by its environment variables:
    * the restricted identity's kubeconfig, the simulated VPSie, its /metrics on, no receiver: the receiver runs
-   * in its own process), in a fresh process (again: the previous one is stopped first). It bundles its
-   * workflows at start, as deployed.
+   * in its own process), in a fresh process (again: the previous one is stopped first). It loads the
+   * workflow bundle built beside it, as deployed.
    */
   async startWorker(): Promise<Child> {
     await this.worker?.stop();
@@ -160,10 +160,17 @@ export class Stack {
       RECEIVER_PORT: 'off',
       METRICS_HOST: '127.0.0.1',
       METRICS_PORT: String(await freePort()),
-      // glibc's allocator tuning, as a deployment sets it (Dockerfile, deploy/kubernetes), passed on when set
-      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
+      // glibc's allocator tuning as the Dockerfile and `npm start` set it (or as given to the bench)
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+      // the worker's cache bound, as a deployment may set it
+      ...(process.env.WORKER_MAX_CACHED_WORKFLOWS
+        ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS }
+        : {}),
     };
-    this.worker = await this.spawnChild('worker', [join(this.productRoot, 'dist', 'main.js')], env, (line) =>
+    // Node's and V8's flags for the worker, as a deployment may give them (e.g. --max-semi-space-size=4)
+    const flags = (process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const script = join(this.productRoot, 'dist', 'main.js');
+    this.worker = await this.spawnChild('worker', [...flags, script], env, (line) =>
       /worker polling task queue/.test(line) ? {} : undefined,
     );
     return this.worker;

@@ -90,6 +90,8 @@ export interface Config {
   channels: ChannelsConfig;
   /** ORPHAN_SWEEP_INTERVAL: how often the Schedule starts the orphaned-VM sweep; null: no Schedule is set up. */
   orphanSweepIntervalMs: number | null;
+  /** WORKER_MAX_CACHED_WORKFLOWS: runs the worker keeps in memory between their workflow tasks. */
+  maxCachedWorkflows: number;
   /** METRICS_HOST / METRICS_PORT: where the worker serves /metrics; null (METRICS_PORT 0 or off): not served. */
   metrics: { host: string; port: number } | null;
   /** The Alertmanager webhook receiver (RECEIVER_*); null when RECEIVER_PORT is 0 or off. */
@@ -129,6 +131,14 @@ export interface ReceiverConfig {
   /** RECEIVER_ALERTNAMES: the alerts acted on; others are acknowledged and ignored. */
   alertNames: string[];
 }
+
+/**
+ * Runs cached by the worker between their workflow tasks: about 1 MB each (the SDK's measure, and ours: README
+ * "Benchmark"). Enough for the runs active at once; a run not cached is replayed from its short history when it
+ * wakes or is queried. The SDK's default, sized from the heap limit, would cache thousands.
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 150;
+export const MAX_MAX_CACHED_WORKFLOWS = 10_000;
 
 /** ORPHAN_SWEEP_INTERVAL's bounds: often enough to matter, rarely enough that a person can keep up. */
 export const MIN_ORPHAN_SWEEP_INTERVAL_MS = 5 * 60_000;
@@ -278,6 +288,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; de
     name: 'ORPHAN_SWEEP_INTERVAL',
     default: '(unset: no schedule)',
     description: 'run the orphaned-VM sweep on a Temporal Schedule this often, e.g. 1h (5m to 30d)',
+  },
+  {
+    name: 'WORKER_MAX_CACHED_WORKFLOWS',
+    default: String(DEFAULT_MAX_CACHED_WORKFLOWS),
+    description: `runs the worker keeps in memory between their workflow tasks, about 1 MB each (1 to ${MAX_MAX_CACHED_WORKFLOWS})`,
   },
   {
     name: 'METRICS_PORT',
@@ -584,6 +599,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push((err as Error).message);
     }
   }
+  const cached = text('WORKER_MAX_CACHED_WORKFLOWS');
+  const maxCachedWorkflows = cached === undefined ? DEFAULT_MAX_CACHED_WORKFLOWS : Number(cached);
+  if (
+    cached !== undefined &&
+    (!/^\d+$/.test(cached) || maxCachedWorkflows < 1 || maxCachedWorkflows > MAX_MAX_CACHED_WORKFLOWS)
+  )
+    problems.push(
+      `WORKER_MAX_CACHED_WORKFLOWS must be a whole number from 1 to ${MAX_MAX_CACHED_WORKFLOWS}, got "${cached}"`,
+    );
   const channels = loadChannels(text, problems);
   const metrics = loadMetrics(text, problems);
   const receiver = loadReceiver(text, problems);
@@ -635,6 +659,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     channels,
     orphanSweepIntervalMs,
+    maxCachedWorkflows,
     metrics,
     receiver,
     temporalSecurity,

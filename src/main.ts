@@ -26,6 +26,8 @@ import {
 } from './process';
 import { freePort } from './temporal/free-port';
 import { createRunbookWorker } from './worker';
+import { prebuiltWorkflowBundle } from './bundle-workflows';
+import { tuneWorkerHeap } from './worker-heap';
 import { WEBHOOK_PATH, type ReceiverServer } from './receiver';
 import { SEARCH_ATTRIBUTES } from './workflows/search-attributes';
 
@@ -143,7 +145,17 @@ export async function main(argv: string[]): Promise<number> {
     const kubeConfig = loadKubeConfig(config.kubernetes);
     say(describeKubeConfig(kubeConfig, 'runbook activities'));
     const connection = await NativeConnection.connect({ address, ...security });
+    const heapFlags = tuneWorkerHeap();
+    if (heapFlags.length) say(`V8 heap: ${heapFlags.join(' ')} (src/worker-heap.ts says why)`);
+    const workflowBundle = prebuiltWorkflowBundle();
+    say(
+      workflowBundle
+        ? `workflow code: ${workflowBundle.codePath} (built by npm run build)`
+        : 'workflow code: bundling src/workflows now (npm run build writes a bundle the worker loads instead)',
+    );
     worker = await createRunbookWorker({
+      ...(workflowBundle ? { workflowBundle } : {}),
+      maxCachedWorkflows: config.maxCachedWorkflows,
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,

@@ -1,7 +1,7 @@
 /**
  * Part 4: waiting at scale. `runs` Failed VPSieNodes, each alert starting a real run (not dryRun) that
  * diagnoses ProvisioningTimeout and waits for a person to approve `delete-vpsienode`, all at once, with the
- * production defaults for the wait (approval TTL 1 h, a look at the VPSieNode every minute). The NodeGroup
+ * production defaults for the wait (approval TTL 1 h, a look at the VPSieNode every 5 minutes). The NodeGroup
  * lease would call more than 3 failures of a group within 15 minutes a storm and end the runs escalated, so the
  * runs carry the lease policy option `nodeGroupLease.stormThreshold` 1000 (the bound): this part measures
  * waiting, not the storm (part 3 does). Then, with every run waiting:
@@ -9,8 +9,8 @@
  *   the peak while the runs arrive and diagnose, and the median over `steadySeconds` once all wait;
  * - the `status` query of every run, one after another (as people and the CLI ask it), p50/p99;
  * - `vpsie-runbook list --pending-approval` (the CLI's code, in this process, as it runs: connect, visibility
- *   query, every listed run's status query), p50/p99, default limit (100) and `--limit 1000`; and once as the
- *   real CLI process.
+ *   query, each row's pending step from the run's memo), p50/p99, default limit (100) and `--limit 1000`; and
+ *   once as the real CLI process.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

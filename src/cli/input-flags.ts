@@ -73,6 +73,13 @@ export const RUNBOOK_FLAGS: readonly InputFlag[] = [
     description: 'how often to look again while waiting (10s to 1h; default 1m)',
   },
   {
+    field: 'approvalRecheckInterval',
+    flags: '--approval-recheck-interval <duration>',
+    kind: 'duration',
+    description:
+      'while waiting for approval, how often to look whether the target is still there (10s to 1h; default 5m)',
+  },
+  {
     field: 'checksPerRun',
     flags: '--checks-per-run <n>',
     kind: 'count',

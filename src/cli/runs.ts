@@ -5,7 +5,8 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
-import type { PendingApproval } from '../runbook/approval';
+import { z } from 'zod';
+import { PENDING_APPROVAL_MEMO_KEY, type PendingApproval } from '../runbook/approval';
 import {
   ApprovalPending,
   NodeGroup,
@@ -69,7 +70,10 @@ export interface RunRow {
   cause: string | null;
   outcome: string | null;
   approvalPending: boolean;
-  /** With `--pending-approval`: the step waiting, from the run's `status` query; null when it could not be asked. */
+  /**
+   * With `--pending-approval`: the step waiting, from the run's memo (runs since the `approval-memo` patch) or
+   * else its `status` query; null when neither answered.
+   */
   pendingApproval?: PendingApproval | null;
 }
 
@@ -103,4 +107,24 @@ export function rowOf(info: WorkflowExecutionInfo | WorkflowExecutionDescription
     outcome: sa.get(RunbookOutcome) ?? null,
     approvalPending: sa.get(ApprovalPending) ?? false,
   };
+}
+
+const pendingApprovalMemo = z.object({
+  stepId: z.string(),
+  kind: z.string(),
+  target: z.unknown(),
+  action: z.string().optional(),
+  requestedAt: z.string(),
+  expiresAt: z.string(),
+});
+
+/**
+ * The pending approval a run keeps in its memo (src/workflows/search-attribute-writes.ts); undefined when the
+ * memo has none in that shape (a run started before the memo was kept): ask the run itself then.
+ */
+export function pendingApprovalFromMemo(
+  info: Pick<WorkflowExecutionInfo, 'memo'>,
+): PendingApproval | undefined {
+  const parsed = pendingApprovalMemo.safeParse(info.memo?.[PENDING_APPROVAL_MEMO_KEY]);
+  return parsed.success ? (parsed.data as PendingApproval) : undefined;
 }

@@ -34,6 +34,9 @@ export interface PendingApproval {
   expiresAt: string;
 }
 
+/** The memo key of a run's (or sweep's) pending approval, as {@link PendingApproval}; absent when none waits. */
+export const PENDING_APPROVAL_MEMO_KEY = 'pendingApproval';
+
 /** How a decision arrived: the `decide` update, an `approve`/`reject` signal, or `autoApprove`. */
 export type DecisionChannel = 'update' | 'signal' | 'auto';
 

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   defineQuery,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -31,7 +32,11 @@ import { createApprovalGate, type ApprovalResult } from './approval';
 import { acquireLease, releaseLease } from './lease-client';
 import { createAnnouncer } from './announcements';
 import { removeClusterNode, stepFailure, terminateVM } from './reads';
-import { writeSearchAttributes } from './search-attribute-writes';
+import {
+  APPROVAL_MEMO_PATCH,
+  writePendingApprovalMemo,
+  writeSearchAttributes,
+} from './search-attribute-writes';
 import * as sa from './search-attributes';
 
 /** The sweep's `status` query: the same name as the runbook's, with the sweep's fields. */
@@ -102,6 +107,7 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
     if (err instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
     throw err;
   }
+  const approvalMemo = patched(APPROVAL_MEMO_PATCH);
   const now = (): string => new Date().toISOString();
   const own: Omit<OrphanSweepStatus, 'pendingApproval' | 'decisions' | 'refusedDecisions'> = {
     stage: 'finding',
@@ -141,6 +147,7 @@ export async function orphanedVmCleanup(input: OrphanSweepInput = {}): Promise<O
     onPendingChange: (pending) => {
       enter(pending ? 'awaiting-approval' : 'removing');
       writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
+      if (approvalMemo) writePendingApprovalMemo(pending);
       show();
       // Tell the approval channels, as the runbook does (a sweep is about no VPSieNode: ref null).
       if (pending) announcer.announce(pending);

@@ -51,7 +51,11 @@ import {
 } from './reads';
 import { reportFailure } from './lease-client';
 import { executePlan, type Ending, type PlanLease } from './remediation';
-import { writeSearchAttributes } from './search-attribute-writes';
+import {
+  APPROVAL_MEMO_PATCH,
+  writePendingApprovalMemo,
+  writeSearchAttributes,
+} from './search-attribute-writes';
 import * as sa from './search-attributes';
 
 /** Runs started before this patch run {@link legacyProvisioningFailedRunbook}. */
@@ -87,6 +91,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
   if (!patched(BOUNDED_RUNBOOK_PATCH)) return legacyProvisioningFailedRunbook(input);
   const whole = patched(WHOLE_RUNBOOK_PATCH);
   const local = whole && patched(LOCAL_READS_PATCH);
+  const approvalMemo = whole && patched(APPROVAL_MEMO_PATCH);
   const readVPSieNode = local ? localReads.checkVPSieNode : checkVPSieNode;
   const readEvidence = local ? localEvidence.gatherEvidence : gatherEvidence;
 
@@ -152,6 +157,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         onPendingChange: (pending) => {
           enter(pending ? 'awaiting-approval' : 'remediating');
           writeSearchAttributes([{ key: sa.ApprovalPending, value: pending !== null }]);
+          if (approvalMemo) writePendingApprovalMemo(pending);
           show();
           // Tell the approval channels; the run does not wait for it, and a failure is only logged.
           if (pending) announcer.announce(pending);
@@ -372,6 +378,7 @@ export async function provisioningFailedRunbook(input: RunbookInput): Promise<Di
         status,
         gate: gate!,
         recheckIntervalMs: options.recheckIntervalMs,
+        approvalRecheckIntervalMs: options.approvalRecheckIntervalMs,
         waits: options.waits,
         changed: show,
         lease,

@@ -80,6 +80,8 @@ export interface PlanRun {
   status: RunbookStatus;
   gate: ApprovalGate;
   recheckIntervalMs: number;
+  /** While a step waits for a person: how often to look whether its target is still there. */
+  approvalRecheckIntervalMs: number;
   /** How long each kind of wait may last from when it starts (the plan's own deadlines assume it starts now). */
   waits: { goneWaitMs: number; replacementWaitMs: number; readyWaitMs: number };
   /** Called whenever status changes in a way the UI should show. */
@@ -203,7 +205,9 @@ export async function executePlan(run: PlanRun): Promise<Ending> {
       ? watcher
           .run(async () => {
             for (;;) {
-              await sleep(run.recheckIntervalMs, { summary: `${step.id}: is the target still there?` });
+              await sleep(run.approvalRecheckIntervalMs, {
+                summary: `${step.id}: is the target still there?`,
+              });
               // A read that fails through its retries is no news: keep waiting for the person.
               vanished = await vanishedEnding(
                 `${step.id}: re-read the target while waiting for approval`,

@@ -250,6 +250,10 @@ function runs(): Run[] {
       ),
       b({ RECEIVER_MAX_BODY_BYTES: '1MB' }, 'RECEIVER_MAX_BODY_BYTES', 'got "1MB"'),
       b(
+        { WORKER_MAX_CACHED_WORKFLOWS: '0' },
+        'WORKER_MAX_CACHED_WORKFLOWS must be a whole number from 1 to 10000, got "0"',
+      ),
+      b(
         { METRICS_HOST: '300.1.2.3' },
         'METRICS_HOST must be a host name or an IP address to listen on, got "300.1.2.3"',
       ),

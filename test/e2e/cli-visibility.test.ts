@@ -79,8 +79,11 @@ test('list --pending-approval and ApprovalPending = true find exactly the runs w
     (async () => ok(await cli('trigger', refOf(c), ...FAST_FLAGS, '--dry-run')))(),
   ]);
   const [pa, pb] = await Promise.all([a, b, d].map((x) => e.pending(handle(x), STEP)));
+  // What a run waits for is in its memo too, for the inbox; the key goes once nobody needs to decide.
+  expect((await handle(a).describe()).memo?.pendingApproval).toEqual(pa);
   ok(await cli('reject', refOf(d), '--as', 'bob', '--reason', 'not this one'));
   expect((await e.result(handle(d))).outcome).toBe('Rejected');
+  expect((await handle(d).describe()).memo).not.toHaveProperty('pendingApproval');
   expect((await e.result(handle(c))).outcome).toBe('DryRun');
 
   // Exactly the two waiting, each with its step and expiry from the run itself.
@@ -135,4 +138,18 @@ test('list --pending-approval and ApprovalPending = true find exactly the runs w
   // `list --pending-approval` (and the README) add ExecutionStatus = 'Running'.
   expect(await temporalList('ApprovalPending = true')).toEqual([idOf(b)]);
   expect(await temporalList(`ApprovalPending = true AND ExecutionStatus = 'Running'`)).toEqual([]);
+});
+
+test("list --pending-approval reads each step waiting from the runs' memo: it answers with no worker up", async () => {
+  const x = await e.stuckNode('vis-memo');
+  const ref = `${e.t.ns}/${x.vn.metadata.name}`;
+  const id = `provisioning-failed/${ref}`;
+  ok(await cli('trigger', ref, ...FAST_FLAGS));
+  const p = await e.pending(e.ctx.client.workflow.getHandle(id) as RunbookHandle, STEP);
+  // Nobody could answer a status query now (the last test of the file: the worker stays down).
+  await e.stopWorker();
+  const [row] = await listed(['--pending-approval'], [id]);
+  expect(row).toMatchObject({ workflowId: id, approvalPending: true, pendingApproval: p });
+  const text = ok(await cli('list', '--pending-approval'));
+  expect(text.stdout).toContain(`${STEP} until ${p.expiresAt} (in `);
 });

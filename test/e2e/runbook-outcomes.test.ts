@@ -7,7 +7,7 @@
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApiException } from '@kubernetes/client-node';
-import { ESCALATION_EVENT_REASON, type RunbookStatus } from '../../src/runbook';
+import { ESCALATION_EVENT_REASON, type PendingApproval, type RunbookStatus } from '../../src/runbook';
 import { rejectSignal } from '../../src/workflows/messages';
 import * as sa from '../../src/workflows/search-attributes';
 import { DEFAULT_TIMINGS, LABEL_MANAGED, RECONCILE_TRIGGER, type VPSieNodeObj } from '../support/cluster';
@@ -21,46 +21,69 @@ import type { SimK8sNode } from '../support/vpsie-simulator';
 jest.setTimeout(180_000);
 
 const e = new RunbookE2E('outcomes');
-beforeAll(() => e.start('outcomes'), 120_000);
-afterAll(() => e.stop());
-/** What each test made: removed after it, so that the simulated controller's loop stays as quick as at the start. */
-const made = { nodeGroups: [] as string[], vpsieNodes: [] as string[] };
-afterEach(async () => {
-  const { nodeGroups, vpsieNodes } = made;
-  made.nodeGroups = [];
-  made.vpsieNodes = [];
-  for (const ng of nodeGroups) {
-    // The controller handles the deletion (its VPSieNodes, then its finalizer) only of a managed NodeGroup.
-    await e.t.custom.patchNamespacedCustomObject(
-      { ...e.t.crd('nodegroups'), name: ng, body: { metadata: { labels: { [LABEL_MANAGED]: 'true' } } } },
-      MERGE,
-    );
-    await e.t.custom.deleteNamespacedCustomObject({ ...e.t.crd('nodegroups'), name: ng });
-  }
-  for (const name of vpsieNodes) await e.t.deleteVN(name).catch(ignoreNotFound);
-  for (const ng of nodeGroups)
-    await e.t.waitFor(`NodeGroup ${ng} and its VPSieNodes gone`, async () => {
-      const [vns, gone] = await Promise.all([
-        e.t.listVNs(ng),
-        e.t.getNG(ng).then(() => false, ignoreNotFound),
-      ]);
-      return vns.length === 0 && gone;
-    });
-  for (const name of vpsieNodes) await e.t.gone(name);
+
+type Stuck = Awaited<ReturnType<typeof stuckNode>>;
+/**
+ * Each test's stuck VPSieNode, staged when the file starts (one NodeGroup per test), so that the controller's
+ * provisioning limits pass together rather than one test after another. The runs are alerted in the tests, so each
+ * test still sees its run from the start; the approval-expired run alone is alerted here too (its approval TTL then
+ * passes beside the other tests), with what it showed while it waited.
+ */
+let staged: {
+  appr: Promise<Stuck>;
+  rej: Promise<Stuck>;
+  exp: Promise<Stuck & { since: number; handle: RunbookHandle; pending: PendingApproval }>;
+  dry: Promise<Stuck>;
+  refuse: Promise<Stuck>;
+  stale: Promise<Stuck>;
+  swap: Promise<Stuck>;
+  recon: Promise<Stuck>;
+  norep: Promise<Stuck>;
+  auto: Promise<Stuck>;
+  vanish: Promise<Stuck>;
+};
+
+beforeAll(async () => {
+  await e.start('outcomes');
+  staged = {
+    appr: stuckNode('appr'),
+    rej: stuckNode('rej'),
+    exp: stuckNode('exp').then(async (s) => {
+      const since = e.mark();
+      const handle = await e.alert(s.vn.metadata.name, { approvalTtl: '10s' });
+      return { ...s, since, handle, pending: await e.pending(handle, STEP) };
+    }),
+    dry: stuckNode('dry'),
+    refuse: stuckNode('refuse'),
+    stale: stuckNode('stale'),
+    swap: stuckNode('swap'),
+    recon: stuckNode('recon'),
+    norep: stuckNode('norep'),
+    auto: stuckNode('auto'),
+    vanish: stuckNode('vanish'),
+  };
+  // each test awaits its own; a test that never runs (-t) must not leave an unhandled rejection
+  for (const p of Object.values(staged)) p.catch(() => undefined);
+}, 120_000);
+
+/**
+ * Nothing is removed at the end (removing each test's NodeGroup after it only kept the controller's loop quick for
+ * the next test): the namespace and the simulators are this file's own, and the apiserver goes with the test run.
+ */
+afterAll(async () => {
+  await Promise.allSettled(Object.values(staged ?? {}));
+  await e.stop();
+}, 120_000);
+
+afterEach(() => {
   expect(e.t.sim.errors).toEqual([]);
 });
-
-function ignoreNotFound(err: unknown): true {
-  if (err instanceof ApiException && err.code === 404) return true;
-  throw err;
-}
 
 const STEP = 'delete-vpsienode';
 
 /** A NodeGroup whose one VPSieNode gets a machine that never boots: ProvisioningTimeout once the limit passes. */
 async function stuckNode(prefix: string): Promise<{ ng: string; vn: VPSieNodeObj; machine: SimK8sNode }> {
   const ng = uniq(prefix);
-  made.nodeGroups.push(ng);
   await e.t.sim.stage({ nodeGroup: ng }, 'stuck-provisioning', { count: 1, answer: 'sync' });
   await e.t.sim.createNodeGroup(ng);
   const [vn] = await e.t.waitFor(`${ng}'s VPSieNode with its VM id`, async () => {
@@ -151,7 +174,7 @@ async function endedTouchingNothing(
 const stepOf = (s: { plan?: RunbookStatus['plan'] }, id: string) => s.plan?.find((x) => x.id === id);
 
 test('waiting for approval shows the exact target and its expiry; nothing is touched before; approve → Remediated with one delete', async () => {
-  const { ng, vn, machine } = await stuckNode('appr');
+  const { ng, vn, machine } = await staged.appr;
   const { name, uid } = vn.metadata;
   const since = e.mark();
   const handle = await e.alert(name);
@@ -231,7 +254,7 @@ test('waiting for approval shows the exact target and its expiry; nothing is tou
 });
 
 test('rejected: the decision is recorded with approver and reason, and nothing is touched', async () => {
-  const { ng, vn, machine } = await stuckNode('rej');
+  const { ng, vn, machine } = await staged.rej;
   const { name, uid } = vn.metadata;
   const since = e.mark();
   const handle = await e.alert(name);
@@ -260,42 +283,8 @@ test('rejected: the decision is recorded with approver and reason, and nothing i
   await endedTouchingNothing(handle, { ng, name, uid, machine }, since, 'Rejected', 'whole-rejected.json');
 });
 
-test('approval expired: the run escalates (RunbookEscalated Event) and touches nothing', async () => {
-  const { ng, vn, machine } = await stuckNode('exp');
-  const { name, uid } = vn.metadata;
-  const since = e.mark();
-  const handle = await e.alert(name, { approvalTtl: '10s' });
-  const pending = await e.pending(handle, STEP);
-  expect(Date.parse(pending.expiresAt) - Date.parse(pending.requestedAt)).toBe(10_000);
-
-  const report = await e.result(handle);
-  expect(report.outcome).toBe('ApprovalExpired');
-  expect(report.escalation).toMatchObject({
-    kind: 'approval-expired',
-    step: STEP,
-    cause: 'ProvisioningTimeout',
-    uid,
-    ref: { namespace: e.t.ns, name },
-  });
-  expect(report.escalation?.record).not.toBeNull();
-  expect(report.decisions).toEqual([]);
-  expect(stepOf(report, STEP)).toMatchObject({ state: 'expired', result: 'nobody decided in time' });
-
-  const escalated = (await e.t.events(name)).filter((ev) => ev.reason === ESCALATION_EVENT_REASON);
-  expect(escalated).toHaveLength(1);
-  expect(escalated[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'VPSieNode', name, uid } });
-
-  await endedTouchingNothing(
-    handle,
-    { ng, name, uid, machine },
-    since,
-    'ApprovalExpired',
-    'whole-approval-expired.json',
-  );
-});
-
 test('dry run: evidence, cause and the whole plan, every step pending; nothing touched, no approval asked', async () => {
-  const { ng, vn, machine } = await stuckNode('dry');
+  const { ng, vn, machine } = await staged.dry;
   const { name, uid } = vn.metadata;
   const since = e.mark();
   const handle = await e.alert(name, { dryRun: true });
@@ -335,7 +324,7 @@ test('dry run: evidence, cause and the whole plan, every step pending; nothing t
 });
 
 test('refused decisions: an approver off the allow-list or a wrong step is refused, a bad signal changes nothing; then alice approves', async () => {
-  const { vn } = await stuckNode('refuse');
+  const { vn } = await staged.refuse;
   const { name, uid } = vn.metadata;
   const since = e.mark();
   const handle = await e.alert(name, { approvers: ['alice'] });
@@ -394,11 +383,11 @@ test('refused decisions: an approver off the allow-list or a wrong step is refus
 });
 
 test('stale target: the VPSieNode replaced by someone after the diagnosis is refused by the UID precondition and left alone', async () => {
-  const { vn } = await stuckNode('stale');
+  const { vn } = await staged.stale;
   const { name, uid } = vn.metadata;
-  // The approval watcher looks once per recheckInterval: an hour, so it does not look during this test and the
+  // The approval watcher looks once per approvalRecheckInterval: an hour, so it does not look during this test and the
   // approved delete meets the replaced object.
-  const handle = await e.alert(name, { recheckInterval: '1h' });
+  const handle = await e.alert(name, { approvalRecheckInterval: '1h' });
   const pending = await e.pending(handle, STEP);
   expect(pending.target).toMatchObject({ uid });
 
@@ -406,7 +395,6 @@ test('stale target: the VPSieNode replaced by someone after the diagnosis is ref
   await e.t.deleteVN(name);
   await e.t.gone(name);
   const impostor = await e.t.createVN(name);
-  made.vpsieNodes.push(name);
   expect(impostor.metadata.uid).not.toBe(uid);
   const since = e.mark();
 
@@ -431,8 +419,41 @@ test('stale target: the VPSieNode replaced by someone after the diagnosis is ref
   expect(e.t.vpsie.requestsTo('DELETE').filter((r) => r.seq > since)).toEqual([]);
 });
 
+test('approval expired: the run escalates (RunbookEscalated Event) and touches nothing', async () => {
+  // alerted when the file started (see `staged`); `pending` is what it showed while it waited. Its mark is from
+  // before that alert, so this test must come before any in which the product writes to VPSie (machine left behind).
+  const { ng, vn, machine, since, handle, pending } = await staged.exp;
+  const { name, uid } = vn.metadata;
+  expect(Date.parse(pending.expiresAt) - Date.parse(pending.requestedAt)).toBe(10_000);
+
+  const report = await e.result(handle);
+  expect(report.outcome).toBe('ApprovalExpired');
+  expect(report.escalation).toMatchObject({
+    kind: 'approval-expired',
+    step: STEP,
+    cause: 'ProvisioningTimeout',
+    uid,
+    ref: { namespace: e.t.ns, name },
+  });
+  expect(report.escalation?.record).not.toBeNull();
+  expect(report.decisions).toEqual([]);
+  expect(stepOf(report, STEP)).toMatchObject({ state: 'expired', result: 'nobody decided in time' });
+
+  const escalated = (await e.t.events(name)).filter((ev) => ev.reason === ESCALATION_EVENT_REASON);
+  expect(escalated).toHaveLength(1);
+  expect(escalated[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'VPSieNode', name, uid } });
+
+  await endedTouchingNothing(
+    handle,
+    { ng, name, uid, machine },
+    since,
+    'ApprovalExpired',
+    'whole-approval-expired.json',
+  );
+});
+
 test('stale target seen while waiting: the approval watcher finds the VPSieNode replaced → VPSieNodeGone, the newcomer left alone', async () => {
-  const { vn } = await stuckNode('swap');
+  const { vn } = await staged.swap;
   const { name, uid } = vn.metadata;
   const handle = await e.alert(name);
   const pending = await e.pending(handle, STEP);
@@ -440,9 +461,8 @@ test('stale target seen while waiting: the approval watcher finds the VPSieNode 
   await e.t.deleteVN(name);
   await e.t.gone(name);
   const impostor = await e.t.createVN(name);
-  made.vpsieNodes.push(name);
   expect(impostor.metadata.uid).not.toBe(uid);
-  // The watcher first looks one recheckInterval (10 s) after the request: the replacement is complete before,
+  // The watcher first looks one approvalRecheckInterval (10 s) after the request: the replacement is complete before,
   // so that look sees the newcomer, not the moment in between when the name is free.
   expect(Date.now()).toBeLessThan(Date.parse(pending.requestedAt) + 10_000);
   const since = e.mark();
@@ -458,50 +478,6 @@ test('stale target seen while waiting: the approval watcher finds the VPSieNode 
   await untouched(name, impostor.metadata.uid);
   expect(e.productWrites(since)).toEqual([]);
   expect(e.t.vpsie.requestsTo('DELETE').filter((r) => r.seq > since)).toEqual([]);
-});
-
-test('target vanishing while waiting for approval: the controller deletes the Failed VPSieNode → VPSieNodeGone, approval dropped', async () => {
-  const { vn, machine } = await stuckNode('vanish');
-  const { name, uid } = vn.metadata;
-  const handle = await e.alert(name);
-  expect((await e.pending(handle, STEP)).target).toMatchObject({ uid });
-  await e.t.phase(name, 'Failed');
-  const since = e.mark();
-
-  // The controller deletes a Failed VPSieNode FailedVPSieNodeTTL after it failed (30 min in production): here it
-  // is shortened, and the manager's resync makes the controller look again at once rather than in 30 minutes.
-  e.t.sim.setTimings({ failedNodeTtlMs: 1, syncPeriodMs: 100 });
-  try {
-    await e.t.gone(name);
-  } finally {
-    e.t.sim.setTimings({
-      failedNodeTtlMs: DEFAULT_TIMINGS.failedNodeTtlMs,
-      syncPeriodMs: DEFAULT_TIMINGS.syncPeriodMs,
-    });
-  }
-
-  const report = await e.result(handle);
-  expect(report.outcome).toBe('VPSieNodeGone');
-  expect(report.escalation).toBeNull();
-  expect(report.decisions).toEqual([]);
-  expect(stepOf(report, STEP)).toMatchObject({
-    state: 'skipped',
-    result: expect.stringMatching(new RegExp(`^VPSieNode ${e.t.ns}/${name} no longer exists`)),
-  });
-  expect(report.plan?.filter((s) => s.id !== STEP).every((s) => s.state === 'pending')).toBe(true);
-  const status = await e.status(handle);
-  expect(status.pendingApproval).toBeNull();
-  expect(e.t.logsAbout(name).some((l) => l.msg === 'VPSieNode TTL expired, initiating deletion')).toBe(true);
-  // The controller removed the machine through the finalizer; the product removed nothing.
-  expect(e.machineDeletes(machine, since)).toEqual([
-    `DELETE /k8s/cluster/byId/${e.t.sim.vpsieCluster}/delete/slave by controller`,
-  ]);
-  expect(e.productWrites(since)).toEqual([]);
-  expect(await searchAttributesWhen(handle, 'outcome', (s) => s.outcome !== undefined)).toMatchObject({
-    approvalPending: false,
-    outcome: 'VPSieNodeGone',
-  });
-  await recordHistory(handle.workflowId, await runIdOf(handle), 'whole-vpsienode-gone.json');
 });
 
 /**
@@ -533,6 +509,9 @@ async function removeBypassingFinalizer(name: string): Promise<void> {
 test('machine left behind: the VPSieNode vanished but its VM did not → terminate-machine, approved → VM gone → Remediated', async () => {
   // The run must have seen the VPSieNode: it waits for the controller (long limits on both sides), and the object
   // vanishes meanwhile without its machine.
+  // The longer limit applies to the whole namespace: first every staged VPSieNode must have failed (or gone), so
+  // that none of them is kept provisioning by it.
+  await stagedPastProvisioning();
   e.t.sim.setTimings({ provisioningTimeoutMs: 3_600_000 });
   try {
     await machineLeftBehind();
@@ -540,6 +519,23 @@ test('machine left behind: the VPSieNode vanished but its VM did not → termina
     e.t.sim.setTimings({ provisioningTimeoutMs: SIM_LIMIT_MS });
   }
 });
+
+/** Waits until the controller failed every staged VPSieNode that is still there (the same object). */
+async function stagedPastProvisioning(): Promise<void> {
+  const settled = await Promise.allSettled(Object.values(staged));
+  await Promise.all(
+    settled.flatMap((r) => {
+      if (r.status === 'rejected') return [];
+      const { name, uid } = r.value.vn.metadata;
+      return [
+        e.t.waitFor(`${name} failed or gone`, async () => {
+          const now = await e.t.getVN(name);
+          return !now || now.metadata.uid !== uid || now.status?.phase === 'Failed';
+        }),
+      ];
+    }),
+  );
+}
 
 async function machineLeftBehind(): Promise<void> {
   const { ng, vn } = await stuckNode('left');
@@ -595,7 +591,7 @@ async function machineLeftBehind(): Promise<void> {
 }
 
 test('no replacement in time: reconcile-trigger on the NodeGroup, the replacement comes → Remediated', async () => {
-  const { ng, vn } = await stuckNode('recon');
+  const { ng, vn } = await staged.recon;
   const { name, uid } = vn.metadata;
   const handle = await e.alert(name, { replacementWait: '10s' });
   await e.pending(handle, STEP);
@@ -629,7 +625,7 @@ test('no replacement in time: reconcile-trigger on the NodeGroup, the replacemen
 });
 
 test('no replacement even after reconcile-trigger: the second wait expires → Escalated (wait-expired)', async () => {
-  const { ng, vn } = await stuckNode('norep');
+  const { ng, vn } = await staged.norep;
   const { name } = vn.metadata;
   const handle = await e.alert(name, { replacementWait: '10s' });
   await e.pending(handle, STEP);
@@ -658,7 +654,7 @@ test('no replacement even after reconcile-trigger: the second wait expires → E
 });
 
 test('autoApprove delete-vpsienode: no person asked, the decision recorded as auto → Remediated', async () => {
-  const { vn } = await stuckNode('auto');
+  const { vn } = await staged.auto;
   const { name, uid } = vn.metadata;
   const handle = await e.alert(name, { autoApprove: ['delete-vpsienode'] });
   const report = await e.result(handle);
@@ -677,4 +673,50 @@ test('autoApprove delete-vpsienode: no person asked, the decision recorded as au
   expect(await e.t.getVN(name)).toBeUndefined();
   // Never asked: ApprovalPending was written once, false at the start, and never again.
   expect(await approvalPendingWrites(handle)).toEqual([false]);
+});
+
+// Last: it shortens the controller's FailedVPSieNodeTTL for the whole namespace, which deletes every Failed
+// VPSieNode, and the other tests' staged ones must stay until their tests are done.
+test('target vanishing while waiting for approval: the controller deletes the Failed VPSieNode → VPSieNodeGone, approval dropped', async () => {
+  const { vn, machine } = await staged.vanish;
+  const { name, uid } = vn.metadata;
+  const handle = await e.alert(name);
+  expect((await e.pending(handle, STEP)).target).toMatchObject({ uid });
+  await e.t.phase(name, 'Failed');
+  const since = e.mark();
+
+  // The controller deletes a Failed VPSieNode FailedVPSieNodeTTL after it failed (30 min in production): here it
+  // is shortened, and the manager's resync makes the controller look again at once rather than in 30 minutes.
+  e.t.sim.setTimings({ failedNodeTtlMs: 1, syncPeriodMs: 100 });
+  try {
+    await e.t.gone(name);
+  } finally {
+    e.t.sim.setTimings({
+      failedNodeTtlMs: DEFAULT_TIMINGS.failedNodeTtlMs,
+      syncPeriodMs: DEFAULT_TIMINGS.syncPeriodMs,
+    });
+  }
+
+  const report = await e.result(handle);
+  expect(report.outcome).toBe('VPSieNodeGone');
+  expect(report.escalation).toBeNull();
+  expect(report.decisions).toEqual([]);
+  expect(stepOf(report, STEP)).toMatchObject({
+    state: 'skipped',
+    result: expect.stringMatching(new RegExp(`^VPSieNode ${e.t.ns}/${name} no longer exists`)),
+  });
+  expect(report.plan?.filter((s) => s.id !== STEP).every((s) => s.state === 'pending')).toBe(true);
+  const status = await e.status(handle);
+  expect(status.pendingApproval).toBeNull();
+  expect(e.t.logsAbout(name).some((l) => l.msg === 'VPSieNode TTL expired, initiating deletion')).toBe(true);
+  // The controller removed the machine through the finalizer; the product removed nothing.
+  expect(e.machineDeletes(machine, since)).toEqual([
+    `DELETE /k8s/cluster/byId/${e.t.sim.vpsieCluster}/delete/slave by controller`,
+  ]);
+  expect(e.productWrites(since)).toEqual([]);
+  expect(await searchAttributesWhen(handle, 'outcome', (s) => s.outcome !== undefined)).toMatchObject({
+    approvalPending: false,
+    outcome: 'VPSieNodeGone',
+  });
+  await recordHistory(handle.workflowId, await runIdOf(handle), 'whole-vpsienode-gone.json');
 });

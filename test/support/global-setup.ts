@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowBundlerOptions } from '../../src/bundle-workflows';
 import { findTemporalCli } from '../../src/temporal/cli-binary';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
@@ -65,7 +66,8 @@ export default async function globalSetup(): Promise<void> {
 
   const bundle = (async () => {
     const { code } = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../src/workflows'),
+      // as `npm run build` bundles them (the runbook's pure modules preloaded, shared by every run)
+      ...workflowBundlerOptions(),
       logger: {
         log: () => undefined,
         trace: () => undefined,

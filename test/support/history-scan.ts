@@ -7,7 +7,7 @@
  * Executions whose workflow id starts with {@link CANARY_PREFIX} carry a secret on purpose (the proof that the scan
  * finds one, test/e2e/security.test.ts): the suite's scan leaves them out unless asked.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, NamespaceNotFoundError } from '@temporalio/client';
 import { historyText } from './histories';
 import { findSecrets, registeredSecrets, type RegisteredSecret, type SecretKind } from './secrets';
 
@@ -103,9 +103,16 @@ export async function scanHistories(opts: HistoryScanOptions): Promise<HistorySc
     for (const namespace of result.namespaces) {
       const client = new Client({ connection, namespace });
       const runs: { workflowId: string; runId: string; type: string }[] = [];
-      for await (const info of client.workflow.list({ query, pageSize: 200 })) {
-        if (!opts.includeCanaries && info.workflowId.startsWith(CANARY_PREFIX)) continue;
-        runs.push({ workflowId: info.workflowId, runId: info.runId, type: info.type });
+      try {
+        for await (const info of client.workflow.list({ query, pageSize: 200 })) {
+          if (!opts.includeCanaries && info.workflowId.startsWith(CANARY_PREFIX)) continue;
+          runs.push({ workflowId: info.workflowId, runId: info.runId, type: info.type });
+        }
+      } catch (err) {
+        // A namespace another file has just registered is listed before the frontend knows it; that file's own
+        // scan, at its end, reads its runs.
+        if (!(err instanceof NamespaceNotFoundError)) throw err;
+        continue;
       }
       await pool(runs, opts.concurrency ?? 6, async (run) => {
         let text: string;

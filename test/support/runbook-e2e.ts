@@ -46,6 +46,7 @@ export const FAST_OPTIONS: RunbookOptions = {
   provisioningLimit: `${SIM_LIMIT_MS}ms`,
   joiningLimit: `${SIM_LIMIT_MS}ms`,
   recheckInterval: '10s',
+  approvalRecheckInterval: '10s',
   registrationWait: '10s',
   goneWait: '1m',
   replacementWait: '1m',
@@ -99,10 +100,16 @@ export class RunbookE2E {
     this.running = this.worker.run();
   }
 
+  /** Stops the product's worker only (the servers and simulators go on); `stop` still ends the rest. */
+  async stopWorker(): Promise<void> {
+    this.worker?.shutdown();
+    this.worker = undefined;
+    await this.running;
+  }
+
   /** Call in afterAll. */
   async stop(): Promise<void> {
-    this.worker?.shutdown();
-    await this.running;
+    await this.stopWorker();
     await this.ctx?.close();
     await this.t.stop();
   }

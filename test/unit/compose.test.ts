@@ -236,7 +236,11 @@ describe('docker-compose.yml', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/RUN npm run build/);
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]) as string[];
-    expect(pkg.scripts.start).toBe(`npm run build --silent && ${cmd.join(' ')}`);
+    // with the image's allocator setting (its ENV), unless the shell gives one
+    const arenas = /^ENV MALLOC_ARENA_MAX=(\d+)$/m.exec(dockerfile)![1];
+    expect(pkg.scripts.start).toBe(
+      `npm run build --silent && MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-${arenas}} ${cmd.join(' ')}`,
+    );
     expect(services.worker.command).toBeUndefined();
     expect(pkg.scripts.receiver).toBe(`npm run build --silent && ${services.receiver.command!.join(' ')}`);
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);

@@ -9,6 +9,15 @@ describe('loadConfig', () => {
     expect(c.vpsie).toEqual({ baseUrl: 'https://api.vpsie.com/v2' });
   });
 
+  it('caches 150 runs in the worker unless WORKER_MAX_CACHED_WORKFLOWS says otherwise, within 1 to 10000', () => {
+    expect(loadConfig({}).maxCachedWorkflows).toBe(150);
+    expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '40' }).maxCachedWorkflows).toBe(40);
+    for (const bad of ['0', '10001', '-1', '2.5', 'many'])
+      expect(() => loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: bad })).toThrow(
+        `WORKER_MAX_CACHED_WORKFLOWS must be a whole number from 1 to 10000, got "${bad}"`,
+      );
+  });
+
   it('takes the VPSie URL and token file, and refuses two token sources', () => {
     const c = loadConfig({
       VPSIE_API_URL: 'https://api.vpsie.com/apps/v2/',

@@ -24,6 +24,8 @@ describe('resolveInput', () => {
       provisioningLimitMs: 600_000,
       joiningLimitMs: 900_000,
       recheckIntervalMs: 60_000,
+      // waiting for a person, the target is looked at every 5 min
+      approvalRecheckIntervalMs: 300_000,
       checksPerRun: 200,
       // acts on what it plans; anyone who may signal the run decides, within an hour; nothing is auto-approved
       dryRun: false,
@@ -50,12 +52,19 @@ describe('resolveInput', () => {
   it('takes other waits from the options, up to the bounds', () => {
     const { options } = resolveInput({
       ...ref,
-      options: { provisioningLimit: '2s', joiningLimit: '6h', recheckInterval: '10s', checksPerRun: 1 },
+      options: {
+        provisioningLimit: '2s',
+        joiningLimit: '6h',
+        recheckInterval: '10s',
+        approvalRecheckInterval: '1h',
+        checksPerRun: 1,
+      },
     });
     expect(options).toMatchObject({
       provisioningLimitMs: 2000,
       joiningLimitMs: 6 * 3_600_000,
       recheckIntervalMs: 10_000,
+      approvalRecheckIntervalMs: 3_600_000,
       checksPerRun: 1,
     });
     expect(MIN_RECHECK_INTERVAL_MS).toBe(10_000);
@@ -81,6 +90,14 @@ describe('resolveInput', () => {
     [{ recheckInterval: '9s' }, 'options.recheckInterval must be between 10s and 1h, got "9s"'],
     [{ recheckInterval: 300 }, 'options.recheckInterval must be between 10s and 1h, got 300'],
     [{ recheckInterval: '61m' }, 'options.recheckInterval must be between 10s and 1h, got "61m"'],
+    [
+      { approvalRecheckInterval: '5s' },
+      'options.approvalRecheckInterval must be between 10s and 1h, got "5s"',
+    ],
+    [
+      { approvalRecheckInterval: '2h' },
+      'options.approvalRecheckInterval must be between 10s and 1h, got "2h"',
+    ],
     [
       { provisioningLimit: '6h1s' },
       'options.provisioningLimit must be more than 0 and at most 6h, got "6h1s"',

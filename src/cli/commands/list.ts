@@ -4,7 +4,7 @@ import type { PendingApproval } from '../../runbook/approval';
 import { parseWholeNumber } from '../args';
 import type { CommandContext } from '../context';
 import { renderRows } from '../render';
-import { ANSWER_TIMEOUT_MS, rowOf, type RunRow } from '../runs';
+import { ANSWER_TIMEOUT_MS, pendingApprovalFromMemo, rowOf, type RunRow } from '../runs';
 import { listQuery, type ListFilters } from '../visibility';
 
 interface ListFlags {
@@ -52,14 +52,22 @@ export function registerList(program: Command, context: (cmd: Command) => Comman
         const query = listQuery({ ...filters, taskQueue: opts.anyTaskQueue ? null : t.settings.taskQueue });
         c.io.progress(`query: ${query}`);
         const found: RunRow[] = [];
+        const unknown: RunRow[] = [];
         for await (const info of t.client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
-          found.push(rowOf(info));
+          const row = rowOf(info);
+          found.push(row);
+          // The inbox says what each run waits for: from its memo, which visibility answered already.
+          if (opts.pendingApproval) {
+            const pending = pendingApprovalFromMemo(info);
+            if (pending) row.pendingApproval = pending;
+            else unknown.push(row);
+          }
           if (found.length >= limit) break;
         }
-        // The inbox says what each run waits for: its status query, asked of every run at once.
-        if (opts.pendingApproval)
+        // Runs that keep no memo of it (started by an older version) are asked, all at once.
+        if (unknown.length)
           await Promise.all(
-            found.map(async (row) => {
+            unknown.map(async (row) => {
               try {
                 const s = await t.within(ANSWER_TIMEOUT_MS, () =>
                   t.client.workflow
