@@ -45,7 +45,7 @@ let staged: {
 
 beforeAll(async () => {
   await e.start('outcomes');
-  staged = {
+  staged = e.staged({
     appr: stuckNode('appr'),
     rej: stuckNode('rej'),
     exp: stuckNode('exp').then(async (s) => {
@@ -61,19 +61,14 @@ beforeAll(async () => {
     norep: stuckNode('norep'),
     auto: stuckNode('auto'),
     vanish: stuckNode('vanish'),
-  };
-  // each test awaits its own; a test that never runs (-t) must not leave an unhandled rejection
-  for (const p of Object.values(staged)) p.catch(() => undefined);
+  });
 }, 120_000);
 
 /**
  * Nothing is removed at the end (removing each test's NodeGroup after it only kept the controller's loop quick for
  * the next test): the namespace and the simulators are this file's own, and the apiserver goes with the test run.
  */
-afterAll(async () => {
-  await Promise.allSettled(Object.values(staged ?? {}));
-  await e.stop();
-}, 120_000);
+afterAll(() => e.stop(), 120_000);
 
 afterEach(() => {
   expect(e.t.sim.errors).toEqual([]);

@@ -60,6 +60,7 @@ export class RunbookE2E {
   readonly taskQueue: string;
   private worker?: Worker;
   private running?: Promise<void>;
+  private readonly scenarios: Promise<unknown>[] = [];
 
   constructor(prefix: string) {
     this.taskQueue = uniqueTaskQueue(prefix);
@@ -107,8 +108,21 @@ export class RunbookE2E {
     await this.running;
   }
 
+  /**
+   * Scenarios staged at once (in beforeAll), each awaited by its own test: one a test never awaits (a run with
+   * -t) raises no unhandled rejection, and `stop` first waits for them all. Answers `scenarios`.
+   */
+  staged<T extends Record<string, Promise<unknown>>>(scenarios: T): T {
+    for (const p of Object.values(scenarios)) {
+      p.catch(() => undefined);
+      this.scenarios.push(p);
+    }
+    return scenarios;
+  }
+
   /** Call in afterAll. */
   async stop(): Promise<void> {
+    await Promise.allSettled(this.scenarios);
     await this.stopWorker();
     await this.ctx?.close();
     await this.t.stop();
