@@ -1,9 +1,9 @@
 /**
  * The product as `npm run build` lays it out (`dist/main.js`, `dist/cli/main.js`), compiled from src/ with swc
  * into the bench's directory: the worker whose memory is measured is then `node dist/main.js`, the product's own
- * entry point (with the workflow bundle `npm run build` writes beside it, as deployed), with no compiler loaded into it, and the build
- * never depends on the type check of work in progress (`npm run typecheck` is for that). Same approach as
- * test/support/cli.ts: a copy of package.json beside it and a link to the project's node_modules.
+ * entry point (with the workflow bundle `npm run build` writes beside it, as deployed), with no compiler loaded
+ * into it, and the build never depends on the type check of work in progress (`npm run typecheck` is for that).
+ * Same approach as test/support/cli.ts: a copy of package.json beside it and a link to the project's node_modules.
  */
 import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';

@@ -1,8 +1,9 @@
 /**
  * The runbook's workflow code, bundled once by `npm run build` (`dist/workflow-bundle.js`) rather than by every
- * worker as it starts: bundling takes seconds and leaves its memory in the worker's resident set (measured: an
- * idle worker at 203 MB when it bundles at start, 77 MB of it the bundler's). `node dist/bundle-workflows.js`
- * writes the file; `npm run build` runs it after compiling, so the bundle is always of the code beside it.
+ * worker as it starts: bundling (webpack) takes seconds of CPU at each start and leaves some of its memory in the
+ * worker's resident set (an idle worker measured 203 MB bundling at start, 189–192 MB with the bundle built).
+ * `node dist/bundle-workflows.js` writes the file; `npm run build` runs it after compiling, so the bundle is
+ * always of the code beside it.
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
