@@ -629,6 +629,11 @@ test('no replacement even after reconcile-trigger: the second wait expires → E
     { ...e.t.crd('nodegroups'), name: ng, body: { metadata: { labels: { [LABEL_MANAGED]: null } } } },
     MERGE,
   );
+  // The controller watches NodeGroups and VPSieNodes apart: before the delete, it must have seen the NodeGroup
+  // unmanaged, or a busy controller may replace the deleted node from its older view of the group.
+  await e.t.waitFor(`the controller reconciled ${ng} as unmanaged`, async () =>
+    e.t.sim.reconcilesOf(ng).some((r) => !r.managed),
+  );
   await e.decide(handle, STEP, 'approve', 'alice');
   const report = await e.result(handle);
   expect(report.outcome).toBe('Escalated');
